@@ -161,9 +161,11 @@ def test_edited_mesh_is_reported(colons, tmp_path):
 
 
 def test_named_parameters_move_the_anatomy(params):
-    long_sigmoid = generate_colon(0, params.with_overrides(sigmoid_redundancy=1.3))
+    short_sigmoid = generate_colon(0, params.with_overrides(sigmoid_redundancy=0.7))
+    short_total = generate_colon(0, params.with_overrides(total_length_m=1.35))
     base = generate_colon(0)
-    assert long_sigmoid.segment_lengths()["sigmoid"] > 1.15 * base.segment_lengths()["sigmoid"]
+    assert short_sigmoid.segment_lengths()["sigmoid"] < 0.85 * base.segment_lengths()["sigmoid"]
+    assert short_total.length_m < base.length_m - 0.08
     with pytest.raises(ValueError, match="field 'sigmoid_redundancy' must be a number in"):
         params.with_overrides(sigmoid_redundancy=5.0)
 
