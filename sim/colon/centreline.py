@@ -37,9 +37,9 @@ from scipy.spatial import cKDTree
 
 from sim.colon.frames import arc_length, parallel_transport_frames, resample_uniform
 
-#: Gaussian smoothing of the ring centres along s (m), applied with twicing (see `_smooth`): tuned on the procedural
-#: colon (r(s, theta) round-trip RMS 0.9 mm at 3 mm, 0.45 mm at 8 mm) against 15 mm-radius flexures (length
-#: error grows past 10 mm).
+#: Gaussian smoothing of the ring centres along s (m), applied with twicing (see `_smooth`). Tuned on the procedural
+#: colon (r(s, theta) round-trip RMS 0.9 mm with a plain 3 mm Gaussian, 0.45 mm with 8 mm and twicing) against a
+#: collapsed tube with 15 mm-radius flexures (its length error grows past 10 mm).
 SMOOTH_SIGMA_M = 0.008
 #: Search window (m) in s around a vertex's previous arc length when matching it to its nearest ring: larger on
 #: the first pass, where the geodesic prior can be off by half a circumference at a flexure.
@@ -506,7 +506,8 @@ def extract_centreline(mesh, start: np.ndarray, end: int, spacing_m: float, *, s
     index at the cecal end. pin_start / pin_end: (3,) points the centreline must start / end at (a user-given
     anal or cecal point); by default the opening's centroid, or the pole where the end direction meets the wall.
     distance: (V,) geodesic distance from `start` if already computed.
-    Returns (centreline, vertex_s (V,) arc length of each vertex on it).
+    Returns (centreline, vertex_s (V,) arc length of each vertex on it). Raises ValueError when the ring planes
+    find no sections around the centreline.
     """
     verts = mesh.vertices
     d = geodesic_distance(mesh, start) if distance is None else distance
@@ -583,7 +584,8 @@ def _pinned_ends(mesh, centres, valid, cl, spacing_m, start_open, start_edges, f
     given point), and at a closed end the pole hit by the ray along the end direction (or a given point)."""
     idx = np.flatnonzero(valid)
     if len(idx) < 4:
-        return np.vstack([first, last])
+        raise ValueError(f"only {len(idx)} of {len(valid)} ring planes cut the surface in a contour around the "
+                         "centreline (not a tube, or triangles wound inconsistently)")
     # Interior rings without a section (rare: a fold cut tangentially) are interpolated along s.
     inner = np.arange(idx[0], idx[-1] + 1)
     for k in range(3):

@@ -110,11 +110,15 @@ def import_colon(path: str | Path, *, units: str = "auto", frame: str = "LPS",
         bar.update()
 
         bar.set_postfix_str("centreline")
-        cl, vertex_s = extract_centreline(
-            mesh, start, end, ring_spacing_m, start_open=anal_edges is not None, start_edges=anal_edges,
-            pin_start=None if anal_edges is not None or anal_world is None else mesh.vertices[start[0]],
-            pin_end=None if cecal_world is None else mesh.vertices[end], first_normal=np.array([1.0, 0.0, 0.0]),
-            distance=distance)
+        try:
+            # first_normal +x (patient's left) as the procedural generator: theta = 0 is "left" at the verge.
+            cl, vertex_s = extract_centreline(
+                mesh, start, end, ring_spacing_m, start_open=anal_edges is not None, start_edges=anal_edges,
+                pin_start=None if anal_edges is not None or anal_world is None else mesh.vertices[start[0]],
+                pin_end=None if cecal_world is None else mesh.vertices[end], first_normal=np.array([1.0, 0.0, 0.0]),
+                distance=distance)
+        except ValueError as exc:
+            raise ColonImportError(f"{path}: no centreline: {exc}") from exc
         bar.update()
 
         bar.set_postfix_str("surface")
