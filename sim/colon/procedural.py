@@ -315,6 +315,9 @@ def _spline_path(knots: np.ndarray, spacing_m: float, knot_radius: np.ndarray) -
     pts = _smooth_path(pts, spacing_m, _SMOOTHING_M)
     radius = np.interp(even_s, np.interp(greville, fine_u, fine_s), knot_radius)
     pts = _limit_curvature(pts, radius * _MIN_BEND_RADIUS_FACTOR * 1.05, reach=max(2, int(0.01 / spacing_m)))
+    # The relaxation can leave a sample-to-sample zigzag at the edge of the region it moved; a light pass removes
+    # it (a zigzag makes neighbouring rings tilt into each other).
+    pts = _smooth_path(pts, spacing_m, 0.004)
     s = arc_length(pts)
     knot_index = np.interp(greville, fine_u, fine_s) / (fine_s[-1] / (n_samples - 1))
     return pts, np.interp(knot_index, np.arange(n_samples), s)
