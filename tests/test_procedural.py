@@ -9,7 +9,7 @@ import trimesh
 
 from sim.colon.anatomy import LIMB_SEGMENTS, load_colon_params
 from sim.colon.asset import LANDMARK_NAMES, SEGMENT_NAMES, load_asset
-from sim.colon.procedural import _tube_problem, generate_colon
+from sim.colon.procedural import _tube_problem, generate_colon, ring_fold
 
 QUICK_SEEDS = [0, 1]
 MANY_SEEDS = list(range(2, 10))
@@ -100,10 +100,7 @@ def check_tube(asset, params):
     assert _tube_problem(asset.centreline_m, max_radius, params) is None
     # Neighbouring rings never cross: every point of ring i+1 lies ahead of ring i's plane (an independent check
     # of the local part of the tube test, on the mesh itself).
-    n, m = asset.radius_m.shape
-    rings = asset.vertices_m[: n * m].reshape(n, m, 3)
-    ahead = np.einsum("imk,ik->im", rings[1:] - asset.centreline_m[:-1, None, :], asset.tangent[:-1])
-    assert ahead.min() > 0.0, f"rings fold over at s={asset.s_m[np.argmin(ahead.min(axis=1))]:.3f} m"
+    assert ring_fold(asset) is None
     assert np.all(np.isfinite(asset.vertices_m))
 
 
@@ -167,8 +164,8 @@ def test_named_parameters_move_the_anatomy(params):
     base = generate_colon(0)
     assert short_sigmoid.segment_lengths()["sigmoid"] < 0.85 * base.segment_lengths()["sigmoid"]
     assert short_total.length_m < base.length_m - 0.08
-    with pytest.raises(ValueError, match="field 'sigmoid_redundancy' must be a number in"):
-        params.with_overrides(sigmoid_redundancy=5.0)
+    with pytest.raises(ValueError, match="field 'sigmoid_redundancy' must be a number in .* not laid out yet"):
+        params.with_overrides(sigmoid_redundancy=1.5)
 
 
 def test_bad_parameter_file_names_file_and_field(tmp_path):
@@ -177,3 +174,23 @@ def test_bad_parameter_file_names_file_and_field(tmp_path):
                    .replace("length_m = 0.13\n", "length_m = 0.5\n"))
     with pytest.raises(ValueError, match=r"bad\.toml: \[segments\.rectum\] length_m = 0\.5 must lie in its range"):
         load_colon_params(bad)
+
+
+def test_fold_and_touch_checks_catch_bad_tubes(colons, params):
+    """The checks the generator and the tests rely on do fail on a bad tube."""
+    import copy
+
+    folded = copy.deepcopy(colons[0])
+    n, m = folded.radius_m.shape
+    i = n // 2
+    # Pull ring i+1 back behind ring i's plane.
+    folded.vertices_m[(i + 1) * m:(i + 2) * m] -= 3 * (folded.s_m[1] - folded.s_m[0]) * folded.tangent[i]
+    assert "rings fold over at s=" in ring_fold(folded)
+    # A centreline that comes back within a lumen of itself: a U whose arms are 20 mm apart.
+    t = np.linspace(0, np.pi, 200)
+    arm = np.linspace(0, 0.2, 200)
+    u = np.concatenate([np.stack([np.zeros(200), np.zeros(200), arm], 1)[:-1],
+                        np.stack([0.01 - 0.01 * np.cos(t), np.zeros(200), 0.2 + 0.01 * np.sin(t)], 1)[1:-1],
+                        np.stack([np.full(200, 0.02), np.zeros(200), arm[::-1]], 1)[1:]])
+    problem = _tube_problem(u + np.array([0.0, 0.0, 0.05]), np.full(len(u), 0.015), params)
+    assert problem is not None and ("touches itself" in problem or "too tight" in problem)

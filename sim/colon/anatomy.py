@@ -54,7 +54,7 @@ class ColonParams:
     rectal_valve_extent_range_deg: tuple[float, float] = (120.0, 180.0)
     ileocecal_valve_above_pole_range_m: tuple[float, float] = (0.03, 0.05)
     appendiceal_orifice_above_pole_m: float = 0.012
-    abdomen_min_m: tuple[float, float, float] = (-0.17, -0.13, -0.01)
+    abdomen_min_m: tuple[float, float, float] = (-0.17, -0.16, -0.01)
     abdomen_max_m: tuple[float, float, float] = (0.17, 0.13, 0.50)
 
     def with_overrides(self, **overrides) -> "ColonParams":
@@ -71,7 +71,9 @@ class ColonParams:
 _SCALE_BOUNDS = {
     # field: (low, high, why)
     "total_length_m": (1.2, 2.0, "anatomy.md, Segments: total 1.2-2.0 m"),
-    "sigmoid_redundancy": (0.375, 2.25, "keeps the sigmoid inside 0.15-0.90 m"),
+    # anatomy.md allows sigmoids to 0.90 m (2.25x); the generator's layout has no room for loops longer than about
+    # 1.2x the default yet (they collide with the transverse colon), so it says so instead of failing slowly.
+    "sigmoid_redundancy": (0.375, 1.2, "sigmoids longer than 1.2x the default are not laid out yet"),
     "transverse_redundancy": (0.67, 1.44, "keeps the transverse colon inside 0.30-0.65 m"),
     "diameter_scale": (0.8, 1.25, "keeps diameters near their anatomy.md ranges"),
     "fold_depth_m": (0.0, 0.012, "anatomy.md, Wall and folds: fold height up to 0.012 m"),
@@ -151,7 +153,7 @@ def load_colon_params(path: str | Path | None = None) -> ColonParams:
         rectal_valve_extent_range_deg=tuple(valves.get("extent_range_deg", (120.0, 180.0))),
         ileocecal_valve_above_pole_range_m=tuple(cecum.get("ileocecal_valve_above_pole_range_m", (0.03, 0.05))),
         appendiceal_orifice_above_pole_m=float(cecum.get("appendiceal_orifice_above_pole_m", 0.012)),
-        abdomen_min_m=tuple(abdomen.get("min_m", (-0.17, -0.13, -0.01))),
+        abdomen_min_m=tuple(abdomen.get("min_m", (-0.17, -0.16, -0.01))),
         abdomen_max_m=tuple(abdomen.get("max_m", (0.17, 0.13, 0.50))),
     )
     _check_scales(params, str(path))

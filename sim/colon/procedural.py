@@ -39,6 +39,8 @@ _KNOB_SEGMENTS = ("rectum", "sigmoid", "descending", "transverse", "ascending", 
 _FLEXURE_ARM_M = 0.055
 #: Gaussian smoothing (m) of the centreline: removes tight spots between control points.
 _SMOOTHING_M = 0.012
+#: How far (m) a fitted segment length may miss its drawn length before the draw is rejected.
+_LENGTH_TOLERANCE_M = 0.002
 #: Smallest allowed bend radius as a multiple of the local maximum lumen radius. Tighter than 1 is allowed because
 #: the wall on the inner side of a bend is compressed (capped at `_INNER_WALL_FRACTION` of the bend radius), as the
 #: inner wall of an acute flexure is.
@@ -87,12 +89,17 @@ def generate_colon(seed: int = 0, params: ColonParams | None = None, ring_spacin
     for attempt in range(max_attempts):
         draw = _draw_anatomy(params, rng)
         centre, junction_s = _build_centreline(draw, params, ring_spacing_m)
+        if centre is None:
+            failures.append(junction_s["problem"])
+            continue
         labels = _ring_labels(arc_length(centre), junction_s, params.flexure_zone_length_m)
         max_radius = _max_radius_profile(draw, labels, params)
         problem = _tube_problem(centre, max_radius, params)
         if problem is None:
             asset = _finish(centre, junction_s, labels, draw, params, n_theta, seed, attempt, rng)
-            return asset
+            problem = ring_fold(asset)
+            if problem is None:
+                return asset
         failures.append(problem)
     raise ColonGenerationError(f"seed {seed}: no valid colon in {max_attempts} draws; last problems: "
                                + "; ".join(failures[-3:]))
@@ -396,8 +403,9 @@ def _segment_lengths(knot_s: np.ndarray, junction: dict[str, int], zone_m: float
     }
 
 
-def _build_centreline(draw: _Draw, p: ColonParams, spacing_m: float) -> tuple[np.ndarray, dict[str, float]]:
-    """Solve the shape knobs for the drawn lengths; return the uniform centreline (N, 3) and junction arc lengths."""
+def _build_centreline(draw: _Draw, p: ColonParams, spacing_m: float) -> tuple[np.ndarray | None, dict]:
+    """Solve the shape knobs for the drawn lengths; return the uniform centreline (N, 3) and junction arc lengths,
+    or (None, {"problem": why}) when the knobs cannot reach the drawn lengths."""
     zone = p.flexure_zone_length_m
     targets = np.array([draw.length[n] for n in _KNOB_SEGMENTS])
 
@@ -411,6 +419,11 @@ def _build_centreline(draw: _Draw, p: ColonParams, spacing_m: float) -> tuple[np
     lower = np.array([-0.03, 0.0, 0.5, 0.02, 0.5, 0.5])
     upper = np.array([0.08, 0.45, 1.5, 0.35, 1.5, 1.3])
     fit = least_squares(residual, x0, bounds=(lower, upper), x_scale=0.02, xtol=1e-10, ftol=1e-10)
+    worst = int(np.argmax(np.abs(fit.fun)))
+    if abs(fit.fun[worst]) > _LENGTH_TOLERANCE_M:
+        # A knob at its bound cannot make the drawn length: reject the draw rather than return other lengths.
+        return None, {"problem": f"{_KNOB_SEGMENTS[worst]} length off by {fit.fun[worst] * 1000:.0f} mm "
+                                 f"(drawn {targets[worst] * 1000:.0f} mm)"}
     knots, junction = _knots(draw, fit.x, zone)
     dense, knot_s = _spline_path(knots, 0.002, _knot_radius_bound(draw, junction, len(knots), p))
     centre = resample_uniform(dense, spacing_m)
@@ -469,9 +482,10 @@ def _tangents_of(points: np.ndarray) -> np.ndarray:
     return t / np.linalg.norm(t, axis=1, keepdims=True)
 
 
-def _pole_profile(s: np.ndarray, length_m: float, cap_m: float) -> np.ndarray:
-    """Factor (N,) that rounds the cecal pole: an ellipsoidal cap over the last `cap_m` of the centreline."""
-    x = np.clip((s - (length_m - cap_m)) / cap_m, 0.0, 1.0)
+def _pole_profile(s: np.ndarray, length_m: float, cap_m: float, spacing_m: float) -> np.ndarray:
+    """Factor (N,) that rounds the cecal pole: an ellipsoidal cap over the last `cap_m` of the centreline that
+    closes one ring spacing beyond the last ring (where the apex vertex sits), so no ring collapses to a point."""
+    x = np.clip((s - (length_m - cap_m)) / (cap_m + spacing_m), 0.0, 1.0)
     return np.sqrt(np.clip(1.0 - x**2, 0.0, 1.0))
 
 
@@ -571,7 +585,7 @@ def _radius_grid(centre: np.ndarray, normal: np.ndarray, binormal: np.ndarray, s
     # of curvature the radius stays below _INNER_WALL_FRACTION of the bend radius.
     radius = np.minimum(radius, _inner_wall_limit(centre, normal, binormal, theta))
     # Round the cecal pole.
-    radius *= _pole_profile(s, length, 0.8 * draw.radius["cecum"])[:, None]
+    radius *= _pole_profile(s, length, 0.8 * draw.radius["cecum"], spacing)[:, None]
     return radius, wall_angle
 
 
@@ -605,6 +619,18 @@ def _tube_problem(centre: np.ndarray, max_radius: np.ndarray, p: ColonParams) ->
     return None
 
 
+def ring_fold(asset: ColonAsset) -> str | None:
+    """None when every ring of the mesh lies ahead of the previous ring's plane, else where the rings fold over
+    (neighbouring rings crossing each other would make the surface intersect itself)."""
+    n, m = asset.radius_m.shape
+    rings = asset.vertices_m[: n * m].reshape(n, m, 3)
+    ahead = np.einsum("imk,ik->im", rings[1:] - asset.centreline_m[:-1, None, :], asset.tangent[:-1]).min(axis=1)
+    if ahead.min() > 0.0:
+        return None
+    i = int(np.argmin(ahead))
+    return f"rings fold over at s={asset.s_m[i]:.3f} m (by {-ahead[i] * 1000:.2f} mm)"
+
+
 # ---- 5. assemble -------------------------------------------------------------------------------------------------
 def _finish(centre: np.ndarray, junction_s: dict[str, float], labels: np.ndarray, draw: _Draw, p: ColonParams,
             n_theta: int, seed: int, attempt: int, rng: np.random.Generator) -> ColonAsset:
@@ -632,7 +658,7 @@ def _finish(centre: np.ndarray, junction_s: dict[str, float], labels: np.ndarray
     radius, wall_angle = _radius_grid(centre, normal, binormal, s, labels, theta, draw, p, rng, landmarks_s)
 
     rings = surface_points(centre, normal, binormal, theta, radius)
-    apex = centre[-1] + 1e-4 * tangent[-1]  # the pole vertex, just beyond the last (tiny) ring
+    apex = centre[-1] + (s[1] - s[0]) * tangent[-1]  # the pole vertex, where the ellipsoidal cap closes
     vertices = tube_vertices(rings, apex)
     faces = tube_faces(len(s), n_theta, cap=True)
     n_ring_vertices = len(s) * n_theta
