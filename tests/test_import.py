@@ -472,6 +472,8 @@ def test_procedural_round_trip(tmp_path, procedural, fmt):
     fig = round_trip_figures(procedural, asset)
     print(f"round trip {fmt}: " + ", ".join(f"{k} {v:.3f}" for k, v in fig.items()))
     assert fig["length_err_pct"] < 2.0, fig
-    # Positions within 10 mm; arc lengths also carry the accumulated length difference, so 1 % of the length.
-    assert fig["landmark_pos_mm"] < 10.0 and fig["landmark_s_mm"] < 10.0 * procedural.length_m, fig
+    # Positions within 10 mm (the figure). Arc lengths also carry the accumulated length difference, which
+    # the length check allows up to 2 %: the imported centreline is the surface's medial axis, and at tight bends
+    # the generator compresses the inner wall, so that axis runs off the generator's spline by a few mm.
+    assert fig["landmark_pos_mm"] < 10.0 and fig["landmark_s_mm"] < 20.0 * procedural.length_m, fig
     assert fig["r_rms_mm"] < 1.0, fig

@@ -12,9 +12,10 @@ Method
 4. Build r(s, theta): a smoothed diameter profile, three taeniae with semilunar haustral folds between them
    (a triangular lumen in the transverse colon), three rectal valves, the ileocecal valve lip, the appendiceal
    orifice, and a rounded cecal pole.
-5. Check the tube: inside the abdomen box, bend radius larger than the lumen radius, and clearance between parts
-   far apart along s. A draw that fails is redrawn from the same random stream, so the result stays a pure
-   function of (seed, params).
+5. Check the tube: inside the abdomen box, bends not tighter than the (inner-wall-compressed) lumen, clearance
+   between parts far apart along s, no ring folding over its neighbour, and no two triangles of the mesh crossing.
+   A draw that fails is redrawn from the same random stream, so the result stays a pure function of
+   (seed, params).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 from scipy.interpolate import BSpline
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from scipy.optimize import least_squares
 from scipy.spatial import cKDTree
 
 from sim.colon.anatomy import LIMB_SEGMENTS, ColonParams, load_colon_params
 from sim.colon.asset import SEGMENT_NAMES, ColonAsset, Landmark
 from sim.colon.frames import arc_length, curvature, parallel_transport_frames, resample_uniform, surface_points
+from sim.colon.mesh_checks import self_intersections
 from sim.colon.tube_mesh import tube_faces, tube_vertices
 
 #: Segments whose shape knob is solved for length, in knot order (the anal canal is straight).
@@ -47,7 +49,9 @@ _LENGTH_TOLERANCE_M = 0.002
 _MIN_BEND_RADIUS_FACTOR = 0.6
 #: On the inner side of a bend the lumen radius stays below this fraction of the bend radius, so neighbouring
 #: rings never cross (a tube is locally embedded while r * kappa < 1).
-_INNER_WALL_FRACTION = 0.85
+_INNER_WALL_FRACTION = 0.8
+#: How far (m) along the centreline a tight bend narrows the inner wall (about a lumen diameter).
+_INNER_WALL_REACH_M = 0.03
 #: Minimum wall-to-wall gap (m) between parts of the tube far apart in s.
 _MIN_WALL_GAP_M = 0.004
 
@@ -97,7 +101,7 @@ def generate_colon(seed: int = 0, params: ColonParams | None = None, ring_spacin
         problem = _tube_problem(centre, max_radius, params)
         if problem is None:
             asset = _finish(centre, junction_s, labels, draw, params, n_theta, seed, attempt, rng)
-            problem = ring_fold(asset)
+            problem = ring_fold(asset) or _mesh_crossing(asset)
             if problem is None:
                 return asset
         failures.append(problem)
@@ -467,7 +471,10 @@ def _inner_wall_limit(centre: np.ndarray, normal: np.ndarray, binormal: np.ndarr
     """Largest radius (N, M) each ring may have at each angle without crossing its neighbours: the bend radius
     (times _INNER_WALL_FRACTION) divided by how much that angle faces the centre of curvature; unlimited on the
     outer side."""
-    kappa = curvature(centre)
+    # Rings up to about a lumen diameter apart can cross on the inner side of a tight bend, not only neighbours:
+    # take the largest curvature within that reach.
+    spacing = float(np.linalg.norm(centre[1] - centre[0]))
+    kappa = maximum_filter1d(curvature(centre), size=2 * int(_INNER_WALL_REACH_M / spacing) + 1, mode="nearest")
     second = np.gradient(np.gradient(centre, axis=0), axis=0)
     toward = second - np.einsum("ij,ij->i", second, _tangents_of(centre))[:, None] * _tangents_of(centre)
     norm = np.linalg.norm(toward, axis=1)
@@ -629,6 +636,15 @@ def ring_fold(asset: ColonAsset) -> str | None:
         return None
     i = int(np.argmin(ahead))
     return f"rings fold over at s={asset.s_m[i]:.3f} m (by {-ahead[i] * 1000:.2f} mm)"
+
+
+def _mesh_crossing(asset: ColonAsset) -> str | None:
+    """None when no two non-neighbouring triangles of the mesh cross, else where the first crossing is."""
+    hits = self_intersections(asset.vertices_m, asset.faces, max_hits=1)
+    if len(hits) == 0:
+        return None
+    s = asset.vertex_s_m[asset.faces[hits[0]]].mean(axis=1)
+    return f"surface crosses itself between s={s[0]:.3f} m and s={s[1]:.3f} m"
 
 
 # ---- 5. assemble -------------------------------------------------------------------------------------------------

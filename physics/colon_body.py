@@ -1,0 +1,1139 @@
+"""The deformable colon wall: rings of particles with XPBD distance constraints, mesentery tethers, insufflation
+pressure and self-contact.
+
+DESIGN.md, "Colon body: a generalised cylinder" and "Solver"; prior-art.md §3.1 (XPBD tube prototype) and §3.2
+(generalised cylinder with skinning). The builder takes the colon asset's arrays as plain numpy arrays, so physics
+never imports sim.
+
+Simulation grid
+- R rings at uniform arc length (about `ring_spacing_m` apart, ring 0 at the anal verge, ring R - 1 at the cecal
+  pole), P particles per ring at theta_j = 2 pi j / P (theta measured from the ring normal toward the binormal, as in
+  the asset). Particle index i = k * P + j for ring k. Rest position x0 = c(s) + r(s, theta) (cos theta n + sin
+  theta b), with r averaged over each ring's span along s (the asset's 1.5 mm folds would alias on a 5 mm grid;
+  they live in the render mesh) and kept at least `min_ring_radius_m` (the pole ring of the asset has radius 0).
+- Distance constraints of five kinds (`CONSTRAINT_KINDS`): hoop (k, j)-(k, j+1), axial (k, j)-(k+1, j), shear
+  (both diagonals of each cell), bend-hoop (k, j)-(k, j+2), bend-axial (k, j)-(k+2, j). A thin membrane link of
+  rest length l spanning a strip of width w has stiffness E h w / l, so each kind's material compliance (that of a
+  square patch, 1 / (E h), m/N) is multiplied by l / w: the wall is the same material at any grid resolution.
+  Compressed hoop, axial and shear links are `compression_compliance_factor` times softer: a thin wall wrinkles
+  rather than compresses, which is what lets suction collapse the lumen and the colon concertina on the scope
+  (bending links stay symmetric so the wrinkles stay smooth on the grid's scale).
+- Tethers (the mesentery and the retroperitoneal attachments, anatomy.md Mechanics "mesentery support"): every
+  particle is held to its rest position by a zero-length compliant link. The material gives the compliance per
+  metre of colon per segment (m²/N: a ring of width w has total tether compliance value / w); a particle of a ring
+  of P gets P times the ring value. Fixed segments (rectum, descending, ascending) move millimetres under scope
+  loads, mobile ones (sigmoid, transverse) centimetres to tens of centimetres.
+- Pressure: insufflation in [-1, 1] sets a gauge pressure `insufflation * insufflation_pressure_Pa` relative to the
+  neutral (rest) lumen (reached with a time constant). Each particle gets the force p * A_i along its ring radius
+  (from the ring centroid, in the ring plane), A_i its rest wall area, so more air widens the lumen and rounds
+  non-circular rings (the ring is pushed out evenly and hoop tension pulls the corners of the triangular
+  transverse lumen in), and suction shrinks it. Suction fades out as a particle nears its ring's
+  centroid (below `collapse_radius_fraction` of its rest distance it pulls no more): where the walls meet there is
+  no air left to pull on, and a wall pulled past the centre would turn inside out.
+- Mass: the wall (2 mm of tissue) plus the abdominal contents that move with it (`added_mass_kg_m2`), per rest
+  dual-cell area. The anal ring (ring 0) is fixed (inverse mass 0).
+- Self-contact: particles of rings far apart along s (further than `self_contact_arc_factor * pi * (r_k + r_l)`,
+  the arc a tube needs to turn back onto itself) keep at least the sum of their contact radii apart. Contact radii
+  are 0.4 times the larger grid spacing at the particle, so a particle cannot slip through a cell of the other
+  wall. Candidates (ring bounding spheres, then particle pairs, with a margin) are collected at most once per step
+  and only when something moved far enough; the substeps project them. Across the lumen, `project_lumen_floor`
+  keeps each particle at least `lumen_floor_fraction` of its rest distance from its ring centroid (opposite walls
+  of a collapsed ring meet instead of crossing).
+
+Combined substep loop (colon + scope + contact, written elsewhere). Once per step: `update_contact_candidates`
+(self-contact candidates, rebuilt only when needed) and the gauge pressure (see `step_colon`). Per substep of
+length h: `apply_pressure` (velocity kick), `predict` (store previous positions, damping, external forces, move),
+zero `wall_multiplier` and `tether_multiplier`, `project_wall_constraints`, `project_tethers`, scope contacts,
+`project_self_contact`, `project_lumen_floor`, then `update_velocities`. `_step_kernel` is that loop for the colon
+alone. Everything runs in a fixed sequential order (Gauss-Seidel in constraint order), so runs are bit-identical.
+
+Reading forces: the multipliers of the last substep divided by h² are forces (N). Units: SI throughout.
+
+Known limitations
+- One Gauss-Seidel sweep per substep does not converge the wall fully: under full insufflation the sigmoid's
+  radius grows about 1.6x more at the default 4 substeps than with converged sweeps (16 substeps); fixed segments
+  are within 15 %. Shape and sign are right; treat the material numbers as calibration knobs.
+- Under strong suction the wrinkling wall snaps through at grid scale now and then (single particles briefly at
+  up to ~0.8 m/s at full suction); moderate suction is calm. There is no dihedral bending model to smooth it.
+- Cells smaller than 5 mm need proportionally more substeps (`recommended_substeps`); too few make the wall chatter.
+- The cecal pole is an open ring (no cap); self-contact has no friction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+#: Default substeps per step at dt = 1/240 s for the default grid (cells about 5 mm): about 4 ms per step for the
+#: 1.5 m default colon on one core (bench/colon_body.py). With one Gauss-Seidel sweep per substep the wall is stable
+#: while h² / m stays small next to the link compliance; m scales with the cell area and the compliance does not,
+#: so the substep must shrink with the cell size: `recommended_substeps` scales this by 5 mm / smallest cell side
+#: (at 2.5 mm rings, 4 substeps chatter and 8 are stable; at 5 mm, 2 chatter and 3 are marginal).
+DEFAULT_SUBSTEPS = 4
+#: Cell side (m) that DEFAULT_SUBSTEPS is tuned for.
+_DEFAULT_CELL_M = 0.005
+#: Constraint kinds, in the order of `ColonBodyModel.constraint_kind` values.
+CONSTRAINT_KINDS = ("hoop", "axial", "shear", "bend_hoop", "bend_axial")
+_HOOP, _AXIAL, _SHEAR, _BEND_HOOP, _BEND_AXIAL = range(5)
+#: 1 mmHg in pascal.
+PA_PER_MMHG = 133.322
+#: Lengths below this are treated as zero (coincident particles, degenerate frames).
+_TINY_M = 1e-12
+
+
+def _default_tether() -> dict[str, float]:
+    # Compliance per metre of colon (m²/N). A ring of width w is held with stiffness w / value (N/m) against
+    # translation, and the wall spreads a load over neighbouring rings. Measured on the default colon: 2 N pushing
+    # one ring sideways moves a descending ring 1.1 mm and a sigmoid ring 11 mm (anatomy.md Mechanics, "mesentery
+    # support" [est]: millimetres for the fixed parts, centimetres to tens of centimetres for the mobile ones under
+    # the 5-40 N a scope applies).
+    fixed, mobile = 5e-6, 2e-4
+    return {
+        "anal_canal": fixed, "rectum": fixed, "sigmoid": mobile, "descending": fixed, "splenic_flexure": fixed,
+        "transverse": mobile, "hepatic_flexure": fixed, "ascending": fixed, "cecum": 3.0 * fixed,
+    }
+
+
+@dataclass(frozen=True)
+class ColonMaterial:
+    """Material of the colon wall (every field name carries its unit).
+
+    Wall compliances are those of a square patch of membrane, 1 / (E h) in m/N: E = 0.2 MPa (anatomy.md Mechanics,
+    0.1-1 MPa at small strain, low end because the wall is very compliant at the strains a scope causes) and
+    h = 0.002 m give 2.5e-3 m/N. Shear and bending links are softer (they stand in for the in-plane shear modulus
+    and a weak out-of-plane stiffness). The builder scales them by each link's length / width.
+    """
+
+    hoop_compliance_m_N: float = 2.5e-3
+    axial_compliance_m_N: float = 2.5e-3
+    shear_compliance_m_N: float = 7.5e-3
+    bending_compliance_m_N: float = 2.5e-2
+    #: Compressed hoop, axial and shear links are this many times more compliant (the thin wall wrinkles instead of
+    #: compressing).
+    compression_compliance_factor: float = 4.0
+    #: Suction stops pulling a particle in once its distance from the ring centroid is this fraction of the rest one.
+    collapse_radius_fraction: float = 0.4
+    #: No particle comes nearer its ring centroid than this fraction of its rest distance: opposite walls of a
+    #: collapsed lumen meet (two walls of 2 mm and folds between them) instead of passing through each other.
+    lumen_floor_fraction: float = 0.25
+    #: Tether compliance per metre of colon (m²/N) per segment name; names not listed use `default_tether_*`.
+    tether_compliance_m2_N: dict[str, float] = field(default_factory=_default_tether)
+    default_tether_compliance_m2_N: float = 5e-6
+    wall_thickness_m: float = 0.002  # anatomy.md Wall and folds
+    tissue_density_kg_m3: float = 1040.0  # soft tissue [est]
+    #: Mass (kg) per m² of wall of what moves with the wall: the abdominal contents around the colon. The
+    #: potential-flow added mass of a cylinder of radius r in water is rho r / 2 per unit wall area, 10 kg/m² at
+    #: r = 2 cm [est]. Besides being physical it keeps the wall's constraint system diagonally dominant at the
+    #: default substep (alpha / h² against 1 / m), so one Gauss-Seidel sweep per substep lands near the true
+    #: static equilibrium; with the wall's own 2 kg/m² alone, 4 substeps give a lumen about 3x too soft.
+    added_mass_kg_m2: float = 10.0
+    #: Viscous loss on particle velocities (1/s): the colon is embedded in fluid-filled abdomen, heavily damped.
+    damping_per_s: float = 10.0
+    #: Gauge pressure of full insufflation over the neutral lumen (anatomy.md Mechanics: 10-20 mmHg typical).
+    insufflation_pressure_Pa: float = 15.0 * PA_PER_MMHG
+    #: The gauge pressure follows the insufflation setting with this time constant (s): air enters and leaves
+    #: through the scope's channel in about a second, not at once (a pressure step would fling the wall) [est].
+    pressure_time_constant_s: float = 0.5
+    #: Smallest grid ring radius (the asset's pole ring has radius 0; coincident particles have no hoop links).
+    min_ring_radius_m: float = 0.004
+    #: Rings closer along s than this factor times pi * (r_k + r_l) do not self-collide.
+    self_contact_arc_factor: float = 1.0
+    #: Extra distance (m) within which contact candidates are collected once per step.
+    self_contact_margin_m: float = 0.003
+
+
+@dataclass(frozen=True)
+class ColonBodyModel:
+    """Static arrays of the colon wall. R rings, P particles per ring, N = R * P particles, C distance constraints.
+    float64 unless noted.
+
+    - ring_count R, particles_per_ring P, ring_spacing_m, ring_s_m (R,), ring_segment (R,) int64, segment_names.
+    - rest_position_m (N, 3); ring_index (N,) int64; theta_index (N,) int64; theta_rad (P,).
+    - mass_kg (N,), inv_mass (N,) (0 for fixed particles), fixed (N,) bool (the anal ring).
+    - area_m2 (N,): rest dual-cell wall area per particle.
+    - constraint_i, constraint_j (C,) int64; constraint_kind (C,) int64 (index into CONSTRAINT_KINDS);
+      rest_length_m (C,); compliance_m_N (C,); compression_compliance_m_N (C,) (used while a link is shorter than
+      its rest length).
+    - rest_centroid_distance_m (N,): rest distance of each particle from its ring centroid; collapse_radius_fraction,
+      lumen_floor_fraction (see ColonMaterial).
+    - tether_compliance_m_N (N,): per particle (zero-length link to the rest position).
+    - contact_radius_m (N,); contact_ring_lo, contact_ring_hi (R,) int64: ring k does not self-collide with rings
+      lo[k]..hi[k] (its neighbourhood along s); self_contact_margin_m.
+    - ring_mean_radius_m (R,): rest mean distance of the ring's particles from the rest ring centre.
+    - Skinning references (see `ring_frames`): rest_ring_centre_m (R, 3), rest_ring_frame (R, 3, 3) (columns
+      normal, binormal, tangent), ring_local_xy_m (N, 2) rest offsets from the ring centroid in the rest frame,
+      ring_centre_local_m (R, 3) the asset centre relative to the centroid in the rest frame, rest_radial_m (N,)
+      rest in-plane distance from the ring centre, rest_centroid_tangent (R, 3), rest_normal_ref (R, 3).
+    - Asset curve for skinning (Na fine rings): asset_s_m (Na,), asset_centreline_m, asset_normal, asset_binormal
+      (Na, 3).
+    - damping_per_s, insufflation_pressure_Pa, pressure_time_constant_s: from the material.
+    """
+
+    ring_count: int
+    particles_per_ring: int
+    ring_spacing_m: float
+    ring_s_m: np.ndarray
+    ring_segment: np.ndarray
+    segment_names: tuple
+    theta_rad: np.ndarray
+    rest_position_m: np.ndarray
+    ring_index: np.ndarray
+    theta_index: np.ndarray
+    mass_kg: np.ndarray
+    inv_mass: np.ndarray
+    fixed: np.ndarray
+    area_m2: np.ndarray
+    constraint_i: np.ndarray
+    constraint_j: np.ndarray
+    constraint_kind: np.ndarray
+    rest_length_m: np.ndarray
+    compliance_m_N: np.ndarray
+    compression_compliance_m_N: np.ndarray
+    rest_centroid_distance_m: np.ndarray
+    collapse_radius_fraction: float
+    lumen_floor_fraction: float
+    tether_compliance_m_N: np.ndarray
+    contact_radius_m: np.ndarray
+    contact_ring_lo: np.ndarray
+    contact_ring_hi: np.ndarray
+    self_contact_margin_m: float
+    ring_mean_radius_m: np.ndarray
+    rest_ring_centre_m: np.ndarray
+    rest_ring_frame: np.ndarray
+    ring_local_xy_m: np.ndarray
+    ring_centre_local_m: np.ndarray
+    rest_radial_m: np.ndarray
+    rest_centroid_tangent: np.ndarray
+    rest_normal_ref: np.ndarray
+    asset_s_m: np.ndarray
+    asset_centreline_m: np.ndarray
+    asset_normal: np.ndarray
+    asset_binormal: np.ndarray
+    damping_per_s: float
+    insufflation_pressure_Pa: float
+    pressure_time_constant_s: float
+    material: ColonMaterial
+
+    @property
+    def particle_count(self) -> int:
+        return int(self.rest_position_m.shape[0])
+
+    @property
+    def constraint_count(self) -> int:
+        return int(self.constraint_i.shape[0])
+
+    def segment_particles(self, name: str) -> np.ndarray:
+        """Indices (K,) of the particles whose ring lies in segment `name`."""
+        seg = self.segment_names.index(name)
+        return np.flatnonzero(self.ring_segment[self.ring_index] == seg)
+
+
+@dataclass
+class ColonBodyState:
+    """Arrays of the colon wall that change every step (N particles, C constraints). `step_colon` updates in place.
+
+    - position_m (N, 3), prev_position_m (N, 3) (start of the last substep), velocity_m_s (N, 3).
+    - wall_multiplier (C,) (N·s²): XPBD lambda of each distance constraint in the last substep; lambda / h² is the
+      link's tension (N, positive when stretched pulls... see colon_outputs). tether_multiplier (N, 3) (N·s²):
+      lambda of each tether per world axis; lambda / h² is the tether force on the particle (N).
+    - contact_pairs (K, 2) int64: self-contact candidates (first contact_count rows valid; the buffer grows as
+      needed), collected at positions contact_build_position_m (N, 3) within the contact radii plus the model's
+      margin. They are rebuilt when a particle may have moved half the margin since (see
+      `update_contact_candidates`).
+    - insufflation: the last step's setting; pressure_Pa: the gauge pressure over the neutral lumen (it follows
+      insufflation * model.insufflation_pressure_Pa with the model's time constant); substep_s: the last substep
+      length; time_s: simulated time.
+    """
+
+    position_m: np.ndarray
+    prev_position_m: np.ndarray
+    velocity_m_s: np.ndarray
+    wall_multiplier: np.ndarray
+    tether_multiplier: np.ndarray
+    contact_pairs: np.ndarray
+    contact_build_position_m: np.ndarray
+    contact_count: int = -1
+    insufflation: float = 0.0
+    pressure_Pa: float = 0.0
+    substep_s: float = 0.0
+    time_s: float = 0.0
+
+    def copy(self) -> "ColonBodyState":
+        """A deep copy (arrays copied)."""
+        return ColonBodyState(**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()})
+
+
+@dataclass
+class ColonControls:
+    """What acts on the colon in one step besides the scope.
+
+    - insufflation: -1 full suction, 0 neutral (the rest lumen), 1 full air; clamped to [-1, 1].
+    - external_force_N: optional (N, 3) force per particle (test loads, a hand pressing the abdomen), or None.
+    """
+
+    insufflation: float = 0.0
+    external_force_N: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ColonOutputs:
+    """What the rest of colosim reads from the colon after a step (R rings, N particles).
+
+    - ring_centre_m (R, 3): deformed centreline (ring centres, consistent with the skinning).
+    - ring_mean_radius_m (R,): mean in-plane distance of each ring's particles from its centre.
+    - hoop_strain (N,), axial_strain (N,): signed engineering strain, mean over the particle's hoop (axial) links.
+    - wall_strain (N,): max(|hoop_strain|, |axial_strain|).
+    - tether_force_N (N, 3): force each tether exerts on its particle (toward the rest pose), last substep.
+    - tether_force_magnitude_N (N,).
+    """
+
+    ring_centre_m: np.ndarray
+    ring_mean_radius_m: np.ndarray
+    hoop_strain: np.ndarray
+    axial_strain: np.ndarray
+    wall_strain: np.ndarray
+    tether_force_N: np.ndarray
+    tether_force_magnitude_N: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Builder
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarray, binormal: np.ndarray,
+                     theta_rad: np.ndarray, radius_m: np.ndarray, ring_segment: np.ndarray, segment_names: tuple,
+                     ring_spacing_m: float = 0.005, particles_per_ring: int = 20,
+                     material: ColonMaterial | None = None) -> ColonBodyModel:
+    """Resample a colon asset (Na fine rings, M angles) to the simulation grid and build its constraints.
+
+    centreline_m (Na, 3), s_m (Na,) increasing from 0, normal/binormal (Na, 3) unit frames, theta_rad (M,) equally
+    spaced from 0, radius_m (Na, M) r(s, theta), ring_segment (Na,) int index into segment_names. The grid has
+    round(L / ring_spacing_m) + 1 rings of `particles_per_ring` particles.
+    """
+    material = material or ColonMaterial()
+    centreline_m = np.ascontiguousarray(centreline_m, dtype=np.float64)
+    s_m = np.ascontiguousarray(s_m, dtype=np.float64)
+    normal = np.ascontiguousarray(normal, dtype=np.float64)
+    binormal = np.ascontiguousarray(binormal, dtype=np.float64)
+    theta_rad = np.asarray(theta_rad, dtype=np.float64)
+    radius_m = np.asarray(radius_m, dtype=np.float64)
+    na, m = radius_m.shape
+    if centreline_m.shape != (na, 3) or s_m.shape != (na,) or theta_rad.shape != (m,):
+        raise ValueError(f"build_colon_body: shapes disagree: centreline {centreline_m.shape}, s {s_m.shape}, "
+                         f"theta {theta_rad.shape}, radius {radius_m.shape}")
+    if not 8 <= particles_per_ring <= 64:
+        raise ValueError(f"particles_per_ring must lie in [8, 64], got {particles_per_ring}")
+    length = float(s_m[-1] - s_m[0])
+    n_rings = max(3, int(round(length / ring_spacing_m)) + 1)
+    p = int(particles_per_ring)
+    ring_s = np.linspace(s_m[0], s_m[-1], n_rings)
+    spacing = float(ring_s[1] - ring_s[0])
+
+    # Ring centres and frames by linear interpolation of the fine asset rings (1.5 mm apart for procedural ones).
+    centre = np.stack([np.interp(ring_s, s_m, centreline_m[:, a]) for a in range(3)], axis=1)
+    nrm = np.stack([np.interp(ring_s, s_m, normal[:, a]) for a in range(3)], axis=1)
+    bnr = np.stack([np.interp(ring_s, s_m, binormal[:, a]) for a in range(3)], axis=1)
+    tan = np.cross(nrm, bnr)
+    tan /= np.linalg.norm(tan, axis=1, keepdims=True)
+    nrm -= np.einsum("ij,ij->i", nrm, tan)[:, None] * tan
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
+    bnr = np.cross(tan, nrm)
+
+    # r on the grid: mean of the asset rings within half a grid spacing along s (box filter against aliasing the
+    # 3 mm folds), then periodic linear interpolation in theta.
+    csum = np.vstack((np.zeros((1, m)), np.cumsum(radius_m, axis=0)))
+    lo = np.searchsorted(s_m, ring_s - 0.5 * spacing, side="left")
+    hi = np.maximum(np.searchsorted(s_m, ring_s + 0.5 * spacing, side="right"), lo + 1)
+    hi = np.minimum(hi, na)
+    lo = np.minimum(lo, hi - 1)
+    r_s = (csum[hi] - csum[lo]) / (hi - lo)[:, None]  # (R, M)
+    theta_p = 2.0 * np.pi * np.arange(p) / p
+    theta_ext = np.concatenate((theta_rad, [theta_rad[0] + 2.0 * np.pi]))
+    r_ext = np.hstack((r_s, r_s[:, :1]))
+    r_grid = np.stack([np.interp(theta_p, theta_ext, row) for row in r_ext])  # (R, P)
+    r_grid = np.maximum(r_grid, material.min_ring_radius_m)
+
+    direction = (np.cos(theta_p)[None, :, None] * nrm[:, None, :] + np.sin(theta_p)[None, :, None] * bnr[:, None, :])
+    rest = (centre[:, None, :] + r_grid[:, :, None] * direction).reshape(-1, 3)
+    n = n_rings * p
+    ring_index = np.repeat(np.arange(n_rings), p).astype(np.int64)
+    theta_index = np.tile(np.arange(p), n_rings).astype(np.int64)
+    seg_idx = np.clip(np.searchsorted(s_m, ring_s, side="right") - 1, 0, na - 1)
+    ring_seg = np.asarray(ring_segment)[seg_idx].astype(np.int64)
+
+    # Dual-cell areas: hoop width (half the two adjacent hoop links) times axial width (half the neighbours' gap).
+    grid = rest.reshape(n_rings, p, 3)
+    hoop_len = np.linalg.norm(np.roll(grid, -1, axis=1) - grid, axis=2)  # (R, P) link j -> j+1
+    hoop_width = 0.5 * (hoop_len + np.roll(hoop_len, 1, axis=1))
+    axial_width = np.full(n_rings, spacing)
+    axial_width[[0, -1]] = 0.5 * spacing
+    area = (hoop_width * axial_width[:, None]).reshape(-1)
+    mass = (material.tissue_density_kg_m3 * material.wall_thickness_m + material.added_mass_kg_m2) * area
+    fixed = ring_index == 0
+    inv_mass = np.where(fixed, 0.0, 1.0 / mass)
+
+    # Constraints, ordered ring by ring so the Gauss-Seidel sweep runs from the anus to the pole.
+    idx = np.arange(n).reshape(n_rings, p)
+    nxt = np.roll(idx, -1, axis=1)
+    nxt2 = np.roll(idx, -2, axis=1)
+    blocks = []  # (i, j, kind, width) per ring-major block
+    base_compliance = np.array([material.hoop_compliance_m_N, material.axial_compliance_m_N,
+                                material.shear_compliance_m_N, material.bending_compliance_m_N,
+                                material.bending_compliance_m_N])
+    for k in range(n_rings):  # builder only: R iterations of vectorised work
+        w_ax = np.full(p, axial_width[k])
+        blocks.append((idx[k], nxt[k], _HOOP, w_ax))
+        blocks.append((idx[k], nxt2[k], _BEND_HOOP, w_ax))
+        if k + 1 < n_rings:
+            wh = 0.5 * (hoop_width[k] + hoop_width[k + 1])
+            blocks.append((idx[k], idx[k + 1], _AXIAL, wh))
+            blocks.append((idx[k], nxt[k + 1], _SHEAR, None))
+            blocks.append((nxt[k], idx[k + 1], _SHEAR, None))
+        if k + 2 < n_rings:
+            blocks.append((idx[k], idx[k + 2], _BEND_AXIAL, 0.5 * (hoop_width[k] + hoop_width[k + 2])))
+    ci = np.concatenate([b[0] for b in blocks]).astype(np.int64)
+    cj = np.concatenate([b[1] for b in blocks]).astype(np.int64)
+    kind = np.concatenate([np.full(len(b[0]), b[2]) for b in blocks]).astype(np.int64)
+    rest_len = np.linalg.norm(rest[ci] - rest[cj], axis=1)
+    # Shear diagonals: a square-ish cell's diagonal spans a strip as wide as it is long (ratio 1).
+    width = np.concatenate([b[3] if b[3] is not None else rest_len[0:0] for b in blocks])
+    ratio = np.ones(len(ci))
+    not_shear = kind != _SHEAR
+    ratio[not_shear] = rest_len[not_shear] / np.maximum(width, _TINY_M)
+    compliance = base_compliance[kind] * ratio
+    in_plane = (kind == _HOOP) | (kind == _AXIAL) | (kind == _SHEAR)
+
+    compression_compliance = compliance * np.where(in_plane, material.compression_compliance_factor, 1.0)
+    centroid = grid.mean(axis=1)
+    centroid_distance = np.linalg.norm(grid - centroid[:, None, :], axis=2).reshape(-1)
+
+    # Tethers: ring total compliance value / w, shared by P particles in parallel -> each P times that.
+    seg_names = tuple(segment_names)
+    tether_per_m = np.array([material.tether_compliance_m2_N.get(name, material.default_tether_compliance_m2_N)
+                             for name in seg_names])
+    tether = (tether_per_m[ring_seg] / axial_width * p)[ring_index]
+
+    # Self-contact: radius 0.4 x the larger grid spacing at the particle (a particle cannot pass a cell of the
+    # other wall), at least the wall thickness; rings within arc factor * pi * (r_k + r_l) are excluded.
+    contact_radius = np.maximum(0.4 * np.maximum(hoop_width.reshape(-1), spacing), material.wall_thickness_m)
+    rest_c, rest_f, local_xy, centre_local, radial, t_ref, n_ref, mean_r = _rest_ring_reference(
+        rest, centre, nrm, n_rings, p)
+    excl = material.self_contact_arc_factor * np.pi * (mean_r[:, None] + mean_r[None, :])
+    near = np.abs(ring_s[:, None] - ring_s[None, :]) <= excl  # (R, R), builder only
+    ks = np.arange(n_rings)
+    contact_lo = np.array([ks[near[k]].min() for k in range(n_rings)], dtype=np.int64)
+    contact_hi = np.array([ks[near[k]].max() for k in range(n_rings)], dtype=np.int64)
+
+    return ColonBodyModel(
+        ring_count=n_rings, particles_per_ring=p, ring_spacing_m=spacing, ring_s_m=ring_s, ring_segment=ring_seg,
+        segment_names=seg_names, theta_rad=theta_p, rest_position_m=rest, ring_index=ring_index,
+        theta_index=theta_index, mass_kg=mass, inv_mass=inv_mass, fixed=fixed, area_m2=area,
+        constraint_i=ci, constraint_j=cj, constraint_kind=kind, rest_length_m=rest_len, compliance_m_N=compliance,
+        compression_compliance_m_N=compression_compliance, rest_centroid_distance_m=centroid_distance,
+        collapse_radius_fraction=float(material.collapse_radius_fraction),
+        lumen_floor_fraction=float(material.lumen_floor_fraction),
+        tether_compliance_m_N=tether, contact_radius_m=contact_radius, contact_ring_lo=contact_lo,
+        contact_ring_hi=contact_hi, self_contact_margin_m=float(material.self_contact_margin_m),
+        ring_mean_radius_m=mean_r, rest_ring_centre_m=rest_c, rest_ring_frame=rest_f, ring_local_xy_m=local_xy,
+        ring_centre_local_m=centre_local, rest_radial_m=radial, rest_centroid_tangent=t_ref,
+        rest_normal_ref=n_ref, asset_s_m=s_m.copy(), asset_centreline_m=centreline_m.copy(),
+        asset_normal=normal.copy(), asset_binormal=binormal.copy(), damping_per_s=float(material.damping_per_s),
+        insufflation_pressure_Pa=float(material.insufflation_pressure_Pa),
+        pressure_time_constant_s=float(material.pressure_time_constant_s), material=material,
+    )
+
+
+def _rest_ring_reference(rest: np.ndarray, centre: np.ndarray, nrm: np.ndarray, n_rings: int, p: int):
+    """Rest references for `ring_frames`: the frames and centres it must reproduce at rest.
+
+    Returns rest ring centre (R, 3) (= the asset centre), rest frame (R, 3, 3), local xy (N, 2), centre local (R, 3),
+    rest radial distance (N,), rest centroid tangent (R, 3), rest normal reference (R, 3), mean radius (R,).
+    """
+    grid = rest.reshape(n_rings, p, 3)
+    g = grid.mean(axis=1)
+    t = _centroid_tangents(g)
+    n_ref = nrm - np.einsum("ij,ij->i", nrm, t)[:, None] * t
+    n_ref /= np.linalg.norm(n_ref, axis=1, keepdims=True)
+    b_ref = np.cross(t, n_ref)
+    d = grid - g[:, None, :]
+    local_xy = np.stack((np.einsum("kpa,ka->kp", d, n_ref), np.einsum("kpa,ka->kp", d, b_ref)), axis=2).reshape(-1, 2)
+    frame = np.stack((n_ref, b_ref, t), axis=2)  # columns normal, binormal, tangent
+    centre_local = np.einsum("kab,ka->kb", frame, centre - g)
+    # The frame ring_frames computes at rest equals (n_ref, b_ref, t) and the centre g + F centre_local = centre.
+    radial_vec = grid - centre[:, None, :]
+    radial_vec -= np.einsum("kpa,ka->kp", radial_vec, t)[:, :, None] * t[:, None, :]
+    radial = np.linalg.norm(radial_vec, axis=2)
+    return centre.copy(), frame, local_xy, centre_local, radial.reshape(-1), t, n_ref, radial.mean(axis=1)
+
+
+def _centroid_tangents(g: np.ndarray) -> np.ndarray:
+    """Unit tangents (R, 3) of ring centroids g (R, 3): central differences, one-sided at the ends."""
+    t = np.empty_like(g)
+    t[1:-1] = g[2:] - g[:-2]
+    t[0] = g[1] - g[0]
+    t[-1] = g[-1] - g[-2]
+    return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
+def rest_state(model: ColonBodyModel) -> ColonBodyState:
+    """The colon at rest in its rest pose (zero velocities and multipliers)."""
+    n = model.particle_count
+    return ColonBodyState(
+        position_m=model.rest_position_m.copy(), prev_position_m=model.rest_position_m.copy(),
+        velocity_m_s=np.zeros((n, 3)), wall_multiplier=np.zeros(model.constraint_count),
+        tether_multiplier=np.zeros((n, 3)), contact_pairs=np.zeros((max(16, n // 4), 2), dtype=np.int64),
+        contact_build_position_m=model.rest_position_m.copy(),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Step and outputs
+# --------------------------------------------------------------------------------------------------------------
+
+
+def recommended_substeps(model: ColonBodyModel, dt_s: float = 1.0 / 240.0) -> int:
+    """Substeps per step of `dt_s` for this grid: DEFAULT_SUBSTEPS at 1/240 s and 5 mm cells, more for smaller
+    cells or longer steps (the substep scales with the smallest cell side; see DEFAULT_SUBSTEPS)."""
+    hoop = float(np.median(model.rest_length_m[model.constraint_kind == _HOOP]))
+    cell = min(model.ring_spacing_m, hoop)
+    return max(1, int(math.ceil(DEFAULT_SUBSTEPS * (_DEFAULT_CELL_M / cell) * (dt_s * 240.0) - 1e-9)))
+
+
+def step_colon(model: ColonBodyModel, state: ColonBodyState, controls: ColonControls, dt_s: float,
+               substeps: int | None = None, *, iterations: int = 1,
+               damping_per_s: float | None = None) -> ColonBodyState:
+    """Advance the colon alone by `dt_s` in `substeps` XPBD substeps (default: `recommended_substeps`) of
+    `iterations` constraint sweeps.
+
+    Updates `state` in place and returns it. `damping_per_s` overrides the material's velocity damping.
+    """
+    if substeps is None:
+        substeps = recommended_substeps(model, dt_s)
+    if not (dt_s > 0 and substeps >= 1 and iterations >= 1):
+        raise ValueError(f"step_colon needs dt_s > 0, substeps >= 1, iterations >= 1; got {dt_s}, {substeps}, "
+                         f"{iterations}")
+    n = model.particle_count
+    insufflation = float(np.clip(controls.insufflation, -1.0, 1.0))
+    target_Pa = insufflation * model.insufflation_pressure_Pa
+    if model.pressure_time_constant_s > 0:
+        blend = -math.expm1(-dt_s / model.pressure_time_constant_s)  # first-order lag, exact for a constant target
+        pressure = state.pressure_Pa + (target_Pa - state.pressure_Pa) * blend
+    else:
+        pressure = target_Pa
+    if controls.external_force_N is None:
+        ext = np.zeros((n, 3))
+    else:
+        ext = np.ascontiguousarray(controls.external_force_N, dtype=np.float64).reshape(n, 3)
+    update_contact_candidates(model, state, dt_s)
+    damping = model.damping_per_s if damping_per_s is None else float(damping_per_s)
+    _step_kernel(state.position_m, state.prev_position_m, state.velocity_m_s, state.wall_multiplier,
+                 state.tether_multiplier, model.rest_position_m, model.inv_mass, ext, model.constraint_i,
+                 model.constraint_j, model.rest_length_m, model.compliance_m_N, model.compression_compliance_m_N,
+                 model.tether_compliance_m_N, model.area_m2, model.ring_count, model.particles_per_ring, pressure,
+                 model.rest_centroid_distance_m, model.collapse_radius_fraction, model.lumen_floor_fraction,
+                 state.contact_pairs, state.contact_count, model.contact_radius_m, damping, float(dt_s),
+                 int(substeps), int(iterations))
+    state.insufflation = insufflation
+    state.pressure_Pa = float(pressure)
+    state.substep_s = float(dt_s) / substeps
+    state.time_s += float(dt_s)
+    return state
+
+
+def update_contact_candidates(model: ColonBodyModel, state: ColonBodyState, dt_s: float = 0.0) -> int:
+    """Keep `state.contact_pairs` valid for the next `dt_s` (call once per step). Returns the candidate count.
+
+    A pair missing from the list was further apart than its contact distance plus the margin when the list was
+    built, so it can touch only after some particle moved half the margin. The list is rebuilt
+    when the largest displacement since the build plus the largest speed times dt_s reaches half the margin; a
+    colon at rest never pays for the search. The buffer grows when it is too small.
+    """
+    if state.contact_count >= 0:
+        moved = _max_displacement(state.position_m, state.contact_build_position_m)
+        speed = _max_displacement(state.velocity_m_s, np.zeros((1, 3)))
+        if moved + speed * dt_s < 0.5 * model.self_contact_margin_m:
+            return state.contact_count
+    state.contact_build_position_m[:] = state.position_m
+    while True:
+        count = find_self_contact_pairs(state.position_m, model.ring_count, model.particles_per_ring,
+                                        model.contact_radius_m, model.contact_ring_lo, model.contact_ring_hi,
+                                        model.self_contact_margin_m, state.contact_pairs)
+        if count <= state.contact_pairs.shape[0]:
+            state.contact_count = int(count)
+            return int(count)
+        state.contact_pairs = np.zeros((2 * count, 2), dtype=np.int64)
+
+
+def colon_outputs(model: ColonBodyModel, state: ColonBodyState) -> ColonOutputs:
+    """Ring centreline, ring radii, wall strain and tether forces of `state`."""
+    centre, _frame, stretch = ring_frames(state.position_m, model.rest_centroid_tangent, model.rest_normal_ref,
+                                          model.ring_local_xy_m, model.ring_centre_local_m, model.rest_radial_m,
+                                          model.ring_count, model.particles_per_ring)
+    radial = (stretch * model.rest_radial_m).reshape(model.ring_count, model.particles_per_ring)
+    hoop, axial = _link_strains(state.position_m, model.constraint_i, model.constraint_j, model.constraint_kind,
+                                model.rest_length_m)
+    h = state.substep_s
+    force = state.tether_multiplier / (h * h) if h > 0 else np.zeros_like(state.tether_multiplier)
+    return ColonOutputs(
+        ring_centre_m=centre, ring_mean_radius_m=radial.mean(axis=1), hoop_strain=hoop, axial_strain=axial,
+        wall_strain=np.maximum(np.abs(hoop), np.abs(axial)), tether_force_N=force,
+        tether_force_magnitude_N=np.linalg.norm(force, axis=1),
+    )
+
+
+def skin_render_mesh(model: ColonBodyModel, state: ColonBodyState, vertex_s_m: np.ndarray,
+                     vertex_theta_rad: np.ndarray, vertex_offset_m: np.ndarray) -> np.ndarray:
+    """Positions (V, 3) of render-mesh vertices given by their skinning coordinates (V,) each.
+
+    Each vertex is bound to the grid cell at its (s, theta): its rest position (asset centreline and frame at s,
+    offset along theta) is expressed in the rest ring centre and frame interpolated at s; the deformed vertex is the
+    same local point in the deformed ring centre and frame interpolated at s, with the in-plane part scaled by the
+    radial stretch interpolated bilinearly from the four surrounding particles. The undeformed grid gives back the
+    rest mesh to rounding error.
+    """
+    centre, frame, stretch = ring_frames(state.position_m, model.rest_centroid_tangent, model.rest_normal_ref,
+                                         model.ring_local_xy_m, model.ring_centre_local_m, model.rest_radial_m,
+                                         model.ring_count, model.particles_per_ring)
+    out = np.empty((len(vertex_s_m), 3))
+    _skin_kernel(np.ascontiguousarray(vertex_s_m, dtype=np.float64),
+                 np.ascontiguousarray(vertex_theta_rad, dtype=np.float64),
+                 np.ascontiguousarray(vertex_offset_m, dtype=np.float64),
+                 model.asset_s_m, model.asset_centreline_m, model.asset_normal, model.asset_binormal,
+                 model.ring_s_m, model.rest_ring_centre_m, model.rest_ring_frame, centre, frame, stretch,
+                 model.particles_per_ring, out)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# numba kernels
+# --------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def apply_pressure(position_m, velocity_m_s, inv_mass, area_m2, ring_count, particles_per_ring, pressure_Pa,
+                   rest_centroid_distance_m, collapse_radius_fraction, h_s):
+    """Velocity kick h * p * A_i * u_i / m_i (N particles) from the gauge pressure `pressure_Pa`, per ring.
+
+    u_i is the unit vector from the particle's ring centroid to the particle, in the ring's plane (normal to the
+    centroid tangent); A_i (N,) the rest dual-cell area. Pushing along the ring radius rather than the local grid
+    normal is the per-ring pressure term: a wrinkled or collapsed wall cannot flip it (grid-scale normals of a
+    crumpled membrane would, and feed the wrinkles). Suction (p < 0) is scaled by (q - f) / (1 - f), clipped to
+    [0, 1], where q is the particle's in-plane distance from the centroid over its rest distance (N,) and
+    f = collapse_radius_fraction. The last ring (the rim of the unmodelled cap over the cecal pole, whose load is
+    axial) gets none. Call before `predict`.
+    """
+    if pressure_Pa == 0.0:
+        return
+    r = ring_count
+    p = particles_per_ring
+    g = np.zeros((r, 3))
+    for k in range(r):
+        for j in range(p):
+            for a in range(3):
+                g[k, a] += position_m[k * p + j, a]
+        for a in range(3):
+            g[k, a] /= p
+    for k in range(r - 1):
+        k0 = k - 1 if k > 0 else 0
+        t0 = g[k + 1, 0] - g[k0, 0]
+        t1 = g[k + 1, 1] - g[k0, 1]
+        t2 = g[k + 1, 2] - g[k0, 2]
+        tn = max(math.sqrt(t0 * t0 + t1 * t1 + t2 * t2), _TINY_M)
+        t0 /= tn
+        t1 /= tn
+        t2 /= tn
+        for j in range(p):
+            i = k * p + j
+            if inv_mass[i] == 0.0:
+                continue
+            d0 = position_m[i, 0] - g[k, 0]
+            d1 = position_m[i, 1] - g[k, 1]
+            d2 = position_m[i, 2] - g[k, 2]
+            dt = d0 * t0 + d1 * t1 + d2 * t2
+            d0 -= dt * t0
+            d1 -= dt * t1
+            d2 -= dt * t2
+            dn = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+            if dn < _TINY_M:
+                continue
+            fade = 1.0
+            if pressure_Pa < 0.0:
+                q = dn / rest_centroid_distance_m[i]
+                fade = min(max((q - collapse_radius_fraction) / (1.0 - collapse_radius_fraction), 0.0), 1.0)
+            s = fade * pressure_Pa * area_m2[i] * h_s * inv_mass[i] / dn
+            velocity_m_s[i, 0] += s * d0
+            velocity_m_s[i, 1] += s * d1
+            velocity_m_s[i, 2] += s * d2
+
+
+@njit(cache=True, nogil=True)
+def predict(position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N, damping, h_s):
+    """Start of a substep: store previous positions, damp (factor `damping` per substep), add external forces
+    (N, 3), move free particles by their velocities. Fixed particles (inv_mass 0) stay and have zero velocity."""
+    n = position_m.shape[0]
+    for i in range(n):
+        w = inv_mass[i]
+        for a in range(3):
+            prev_position_m[i, a] = position_m[i, a]
+            if w == 0.0:
+                velocity_m_s[i, a] = 0.0
+            else:
+                velocity_m_s[i, a] = velocity_m_s[i, a] * damping + h_s * w * external_force_N[i, a]
+                position_m[i, a] += h_s * velocity_m_s[i, a]
+
+
+@njit(cache=True, nogil=True)
+def project_wall_constraints(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, compliance_m_N,
+                             compression_compliance_m_N, multiplier, h_s):
+    """One Gauss-Seidel sweep over the C distance constraints (XPBD), accumulating `multiplier` (C,).
+
+    C = |x_i - x_j| - l0 with compliance compliance_m_N (C,), or compression_compliance_m_N (C,) while compressed;
+    the sweep order is the constraint order, so the result is deterministic."""
+    inv_h2 = 1.0 / (h_s * h_s)
+    for c in range(constraint_i.shape[0]):
+        i = constraint_i[c]
+        j = constraint_j[c]
+        wsum = inv_mass[i] + inv_mass[j]
+        if wsum == 0.0:
+            continue
+        dx = position_m[i, 0] - position_m[j, 0]
+        dy = position_m[i, 1] - position_m[j, 1]
+        dz = position_m[i, 2] - position_m[j, 2]
+        d = math.sqrt(dx * dx + dy * dy + dz * dz)
+        if d < _TINY_M:
+            continue
+        err = d - rest_length_m[c]
+        if err < 0.0:
+            alpha = compression_compliance_m_N[c] * inv_h2
+        else:
+            alpha = compliance_m_N[c] * inv_h2
+        dl = (-err - alpha * multiplier[c]) / (wsum + alpha)
+        multiplier[c] += dl
+        s = dl / d
+        wi = inv_mass[i] * s
+        wj = inv_mass[j] * s
+        position_m[i, 0] += wi * dx
+        position_m[i, 1] += wi * dy
+        position_m[i, 2] += wi * dz
+        position_m[j, 0] -= wj * dx
+        position_m[j, 1] -= wj * dy
+        position_m[j, 2] -= wj * dz
+
+
+@njit(cache=True, nogil=True)
+def project_tethers(position_m, rest_position_m, inv_mass, tether_compliance_m_N, multiplier, h_s):
+    """XPBD zero-length tethers of every free particle to its rest position; multiplier (N, 3) per world axis.
+
+    The tether force on particle i is multiplier[i] / h² (N)."""
+    inv_h2 = 1.0 / (h_s * h_s)
+    for i in range(position_m.shape[0]):
+        w = inv_mass[i]
+        if w == 0.0:
+            continue
+        alpha = tether_compliance_m_N[i] * inv_h2
+        for a in range(3):
+            err = position_m[i, a] - rest_position_m[i, a]
+            dl = (-err - alpha * multiplier[i, a]) / (w + alpha)
+            multiplier[i, a] += dl
+            position_m[i, a] += w * dl
+
+
+@njit(cache=True, nogil=True)
+def project_self_contact(position_m, inv_mass, pairs, pair_count, contact_radius_m):
+    """Push apart candidate pairs (pair_count rows of pairs (K, 2)) closer than the sum of their contact radii
+    (zero compliance, one-sided). Returns the number of pairs that were in contact."""
+    touching = 0
+    for c in range(pair_count):
+        i = pairs[c, 0]
+        j = pairs[c, 1]
+        wsum = inv_mass[i] + inv_mass[j]
+        if wsum == 0.0:
+            continue
+        dx = position_m[i, 0] - position_m[j, 0]
+        dy = position_m[i, 1] - position_m[j, 1]
+        dz = position_m[i, 2] - position_m[j, 2]
+        d2 = dx * dx + dy * dy + dz * dz
+        reach = contact_radius_m[i] + contact_radius_m[j]
+        if d2 >= reach * reach or d2 < _TINY_M * _TINY_M:
+            continue
+        d = math.sqrt(d2)
+        touching += 1
+        s = (reach - d) / (d * wsum)
+        wi = inv_mass[i] * s
+        wj = inv_mass[j] * s
+        position_m[i, 0] += wi * dx
+        position_m[i, 1] += wi * dy
+        position_m[i, 2] += wi * dz
+        position_m[j, 0] -= wj * dx
+        position_m[j, 1] -= wj * dy
+        position_m[j, 2] -= wj * dz
+    return touching
+
+
+@njit(cache=True, nogil=True)
+def project_lumen_floor(position_m, inv_mass, ring_count, particles_per_ring, rest_centroid_distance_m,
+                        floor_fraction):
+    """Self-contact across the lumen: no particle comes nearer its ring centroid than floor_fraction of its rest
+    distance (N,) (in-plane, along the centroid's tangent-normal plane). A collapsed lumen's opposite walls meet
+    there instead of passing through each other (which would turn the ring inside out). One-sided, zero
+    compliance; the centroids are taken before the projection."""
+    r = ring_count
+    p = particles_per_ring
+    for k in range(r):
+        g0 = 0.0
+        g1 = 0.0
+        g2 = 0.0
+        for j in range(p):
+            g0 += position_m[k * p + j, 0]
+            g1 += position_m[k * p + j, 1]
+            g2 += position_m[k * p + j, 2]
+        g0 /= p
+        g1 /= p
+        g2 /= p
+        for j in range(p):
+            i = k * p + j
+            if inv_mass[i] == 0.0:
+                continue
+            d0 = position_m[i, 0] - g0
+            d1 = position_m[i, 1] - g1
+            d2 = position_m[i, 2] - g2
+            dn = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+            floor = floor_fraction * rest_centroid_distance_m[i]
+            if dn >= floor or dn < _TINY_M:
+                continue
+            s = (floor - dn) / dn
+            position_m[i, 0] += s * d0
+            position_m[i, 1] += s * d1
+            position_m[i, 2] += s * d2
+
+
+@njit(cache=True, nogil=True)
+def update_velocities(position_m, prev_position_m, velocity_m_s, h_s):
+    """End of a substep: velocities from the position change over the substep (XPBD)."""
+    inv_h = 1.0 / h_s
+    for i in range(position_m.shape[0]):
+        for a in range(3):
+            velocity_m_s[i, a] = (position_m[i, a] - prev_position_m[i, a]) * inv_h
+
+
+@njit(cache=True, nogil=True)
+def find_self_contact_pairs(position_m, ring_count, particles_per_ring, contact_radius_m, contact_ring_lo,
+                            contact_ring_hi, margin_m, pairs_out):
+    """Self-contact candidates: pairs (i < j) of particles on rings far apart along s (ring of j outside
+    contact_ring_lo/hi of the ring of i) closer than r_i + r_j + margin_m.
+
+    Broad phase on rings: each ring's bounding sphere (centroid, largest particle distance plus its largest contact
+    radius); sphere pairs of far rings that overlap (with the margin) are tested particle by particle. R rings give
+    R² / 2 sphere tests, cheap next to a particle hash whose cells would be crowded with each particle's own tube.
+    Writes up to pairs_out.shape[0] rows and returns the total count (larger than the buffer means: grow and call
+    again). The order is fixed (ring pairs in order, then particles), so it is deterministic.
+    """
+    r = ring_count
+    p = particles_per_ring
+    g = np.zeros((r, 3))
+    rad = np.zeros(r)
+    for k in range(r):
+        for j in range(p):
+            for a in range(3):
+                g[k, a] += position_m[k * p + j, a]
+        for a in range(3):
+            g[k, a] /= p
+        big = 0.0
+        for j in range(p):
+            i = k * p + j
+            d = math.sqrt((position_m[i, 0] - g[k, 0]) ** 2 + (position_m[i, 1] - g[k, 1]) ** 2
+                          + (position_m[i, 2] - g[k, 2]) ** 2) + contact_radius_m[i]
+            if d > big:
+                big = d
+        rad[k] = big
+    count = 0
+    cap = pairs_out.shape[0]
+    for k in range(r):
+        for m in range(contact_ring_hi[k] + 1, r):
+            if contact_ring_lo[m] <= k:
+                continue
+            reach = rad[k] + rad[m] + margin_m
+            d2 = (g[k, 0] - g[m, 0]) ** 2 + (g[k, 1] - g[m, 1]) ** 2 + (g[k, 2] - g[m, 2]) ** 2
+            if d2 >= reach * reach:
+                continue
+            for a in range(p):
+                i = k * p + a
+                for b in range(p):
+                    j = m * p + b
+                    reach_ij = contact_radius_m[i] + contact_radius_m[j] + margin_m
+                    dd = ((position_m[i, 0] - position_m[j, 0]) ** 2 + (position_m[i, 1] - position_m[j, 1]) ** 2
+                          + (position_m[i, 2] - position_m[j, 2]) ** 2)
+                    if dd < reach_ij * reach_ij:
+                        if count < cap:
+                            pairs_out[count, 0] = i
+                            pairs_out[count, 1] = j
+                        count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _max_displacement(a, b):
+    """Largest |a[i] - b[i]| over rows (b with one row is broadcast). a (N, 3), b (N, 3) or (1, 3)."""
+    out = 0.0
+    one = b.shape[0] == 1
+    for i in range(a.shape[0]):
+        k = 0 if one else i
+        d = (a[i, 0] - b[k, 0]) ** 2 + (a[i, 1] - b[k, 1]) ** 2 + (a[i, 2] - b[k, 2]) ** 2
+        if d > out:
+            out = d
+    return math.sqrt(out)
+
+
+@njit(cache=True, nogil=True)
+def _step_kernel(position_m, prev_position_m, velocity_m_s, wall_multiplier, tether_multiplier, rest_position_m,
+                 inv_mass, external_force_N, constraint_i, constraint_j, rest_length_m, compliance_m_N,
+                 compression_compliance_m_N, tether_compliance_m_N, area_m2, ring_count, particles_per_ring,
+                 pressure_Pa, rest_centroid_distance_m, collapse_radius_fraction, lumen_floor_fraction, pairs,
+                 pair_count, contact_radius_m, damping_per_s, dt_s, substeps, iterations):
+    """All substeps of one colon-only step (see the module docstring for the order)."""
+    h = dt_s / substeps
+    damping = math.exp(-damping_per_s * h)
+    for _ in range(substeps):
+        apply_pressure(position_m, velocity_m_s, inv_mass, area_m2, ring_count, particles_per_ring, pressure_Pa,
+                       rest_centroid_distance_m, collapse_radius_fraction, h)
+        predict(position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N, damping, h)
+        wall_multiplier[:] = 0.0
+        tether_multiplier[:, :] = 0.0
+        for _ in range(iterations):
+            project_wall_constraints(position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
+                                     compliance_m_N, compression_compliance_m_N, wall_multiplier, h)
+            project_tethers(position_m, rest_position_m, inv_mass, tether_compliance_m_N, tether_multiplier, h)
+            project_self_contact(position_m, inv_mass, pairs, pair_count, contact_radius_m)
+            project_lumen_floor(position_m, inv_mass, ring_count, particles_per_ring, rest_centroid_distance_m,
+                                lumen_floor_fraction)
+        update_velocities(position_m, prev_position_m, velocity_m_s, h)
+
+
+@njit(cache=True, nogil=True)
+def ring_frames(position_m, rest_centroid_tangent, rest_normal_ref, ring_local_xy_m, ring_centre_local_m,
+                rest_radial_m, ring_count, particles_per_ring):
+    """Deformed ring centres (R, 3), frames (R, 3, 3) (columns normal, binormal, tangent) and radial stretch (N,).
+
+    Tangent: central difference of ring centroids. Normal: the rest normal carried by the smallest rotation from the
+    rest tangent to the new one, then turned about the tangent by the angle that best fits the ring's particles to
+    their rest offsets (2-D Procrustes). Centre: centroid plus the rest centre offset in that frame. Stretch: each
+    particle's in-plane distance from the centre over its rest value. At rest this reproduces the rest references.
+    """
+    r = ring_count
+    p = particles_per_ring
+    g = np.zeros((r, 3))
+    for k in range(r):
+        for j in range(p):
+            for a in range(3):
+                g[k, a] += position_m[k * p + j, a]
+        for a in range(3):
+            g[k, a] /= p
+    centre = np.empty((r, 3))
+    frame = np.empty((r, 3, 3))
+    stretch = np.empty(r * p)
+    t = np.empty(3)
+    u = np.empty(3)
+    for k in range(r):
+        k0 = k - 1 if k > 0 else 0
+        k1 = k + 1 if k < r - 1 else r - 1
+        for a in range(3):
+            t[a] = g[k1, a] - g[k0, a]
+        tn = math.sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2])
+        for a in range(3):
+            t[a] /= max(tn, _TINY_M)
+        # Minimal rotation taking t0 to t applied to the rest normal n0 (Rodrigues with axis t0 x t).
+        t0 = rest_centroid_tangent[k]
+        n0 = rest_normal_ref[k]
+        c = t0[0] * t[0] + t0[1] * t[1] + t0[2] * t[2]
+        vx = t0[1] * t[2] - t0[2] * t[1]
+        vy = t0[2] * t[0] - t0[0] * t[2]
+        vz = t0[0] * t[1] - t0[1] * t[0]
+        if c > -0.999999:
+            # R n = n c + (v x n) + v (v.n) / (1 + c)
+            vn = vx * n0[0] + vy * n0[1] + vz * n0[2]
+            f = vn / (1.0 + c)
+            u[0] = n0[0] * c + (vy * n0[2] - vz * n0[1]) + vx * f
+            u[1] = n0[1] * c + (vz * n0[0] - vx * n0[2]) + vy * f
+            u[2] = n0[2] * c + (vx * n0[1] - vy * n0[0]) + vz * f
+        else:  # turned right round: any normal will do, the fit below picks the angle
+            for a in range(3):
+                u[a] = n0[a]
+        ut = u[0] * t[0] + u[1] * t[1] + u[2] * t[2]
+        for a in range(3):
+            u[a] -= ut * t[a]
+        un = math.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
+        for a in range(3):
+            u[a] /= max(un, _TINY_M)
+        v0 = t[1] * u[2] - t[2] * u[1]
+        v1 = t[2] * u[0] - t[0] * u[2]
+        v2 = t[0] * u[1] - t[1] * u[0]
+        sin_sum = 0.0
+        cos_sum = 0.0
+        for j in range(p):
+            i = k * p + j
+            d0 = position_m[i, 0] - g[k, 0]
+            d1 = position_m[i, 1] - g[k, 1]
+            d2 = position_m[i, 2] - g[k, 2]
+            pu = d0 * u[0] + d1 * u[1] + d2 * u[2]
+            pv = d0 * v0 + d1 * v1 + d2 * v2
+            a_ = ring_local_xy_m[i, 0]
+            b_ = ring_local_xy_m[i, 1]
+            sin_sum += a_ * pv - b_ * pu
+            cos_sum += a_ * pu + b_ * pv
+        phi = math.atan2(sin_sum, cos_sum)
+        cp = math.cos(phi)
+        sp = math.sin(phi)
+        nx = cp * u[0] + sp * v0
+        ny = cp * u[1] + sp * v1
+        nz = cp * u[2] + sp * v2
+        bx = t[1] * nz - t[2] * ny
+        by = t[2] * nx - t[0] * nz
+        bz = t[0] * ny - t[1] * nx
+        frame[k, 0, 0] = nx
+        frame[k, 1, 0] = ny
+        frame[k, 2, 0] = nz
+        frame[k, 0, 1] = bx
+        frame[k, 1, 1] = by
+        frame[k, 2, 1] = bz
+        for a in range(3):
+            frame[k, a, 2] = t[a]
+        cl = ring_centre_local_m[k]
+        for a in range(3):
+            centre[k, a] = g[k, a] + frame[k, a, 0] * cl[0] + frame[k, a, 1] * cl[1] + frame[k, a, 2] * cl[2]
+        for j in range(p):
+            i = k * p + j
+            d0 = position_m[i, 0] - centre[k, 0]
+            d1 = position_m[i, 1] - centre[k, 1]
+            d2 = position_m[i, 2] - centre[k, 2]
+            dt = d0 * t[0] + d1 * t[1] + d2 * t[2]
+            d0 -= dt * t[0]
+            d1 -= dt * t[1]
+            d2 -= dt * t[2]
+            stretch[i] = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2) / max(rest_radial_m[i], _TINY_M)
+    return centre, frame, stretch
+
+
+@njit(cache=True, nogil=True)
+def _interp_frame(ring_s_m, centre, frame, s, out_c, out_f):
+    """Centre (3,) and orthonormal frame (3, 3) at arc length s: linear between grid rings, then Gram-Schmidt
+    (tangent first, then normal). Returns the ring index k and fraction f used."""
+    r = ring_s_m.shape[0]
+    spacing = ring_s_m[1] - ring_s_m[0]
+    x = (s - ring_s_m[0]) / spacing
+    k = int(math.floor(x))
+    if k < 0:
+        k = 0
+    if k > r - 2:
+        k = r - 2
+    f = min(max(x - k, 0.0), 1.0)
+    for a in range(3):
+        out_c[a] = (1.0 - f) * centre[k, a] + f * centre[k + 1, a]
+        for b in range(3):
+            out_f[a, b] = (1.0 - f) * frame[k, a, b] + f * frame[k + 1, a, b]
+    # tangent
+    tn = math.sqrt(out_f[0, 2] ** 2 + out_f[1, 2] ** 2 + out_f[2, 2] ** 2)
+    for a in range(3):
+        out_f[a, 2] /= tn
+    dn = out_f[0, 0] * out_f[0, 2] + out_f[1, 0] * out_f[1, 2] + out_f[2, 0] * out_f[2, 2]
+    for a in range(3):
+        out_f[a, 0] -= dn * out_f[a, 2]
+    nn = math.sqrt(out_f[0, 0] ** 2 + out_f[1, 0] ** 2 + out_f[2, 0] ** 2)
+    for a in range(3):
+        out_f[a, 0] /= nn
+    out_f[0, 1] = out_f[1, 2] * out_f[2, 0] - out_f[2, 2] * out_f[1, 0]
+    out_f[1, 1] = out_f[2, 2] * out_f[0, 0] - out_f[0, 2] * out_f[2, 0]
+    out_f[2, 1] = out_f[0, 2] * out_f[1, 0] - out_f[1, 2] * out_f[0, 0]
+    return k, f
+
+
+@njit(cache=True, nogil=True)
+def _skin_kernel(vs, vtheta, voff, asset_s, asset_c, asset_n, asset_b, ring_s_m, rest_centre, rest_frame, centre,
+                 frame, stretch, particles_per_ring, out):
+    """See `skin_render_mesh`. out (V, 3)."""
+    na = asset_s.shape[0]
+    p = particles_per_ring
+    c0 = np.empty(3)
+    f0 = np.empty((3, 3))
+    c1 = np.empty(3)
+    f1 = np.empty((3, 3))
+    x0 = np.empty(3)
+    dtheta = 2.0 * math.pi / p
+    for v in range(vs.shape[0]):
+        s = vs[v]
+        # Rest position from the asset's fine centreline and frames (linear between asset rings).
+        ia = np.searchsorted(asset_s, s, side="right") - 1
+        if ia < 0:
+            ia = 0
+        if ia > na - 2:
+            ia = na - 2
+        fa = (s - asset_s[ia]) / (asset_s[ia + 1] - asset_s[ia])
+        fa = min(max(fa, 0.0), 1.0)
+        ct = math.cos(vtheta[v])
+        st = math.sin(vtheta[v])
+        for a in range(3):
+            ca = (1.0 - fa) * asset_c[ia, a] + fa * asset_c[ia + 1, a]
+            na_ = (1.0 - fa) * asset_n[ia, a] + fa * asset_n[ia + 1, a]
+            ba = (1.0 - fa) * asset_b[ia, a] + fa * asset_b[ia + 1, a]
+            x0[a] = ca + voff[v] * (ct * na_ + st * ba)
+        k, f = _interp_frame(ring_s_m, rest_centre, rest_frame, s, c0, f0)
+        _interp_frame(ring_s_m, centre, frame, s, c1, f1)
+        # Local coordinates in the rest frame.
+        l0 = 0.0
+        l1 = 0.0
+        l2 = 0.0
+        for a in range(3):
+            d = x0[a] - c0[a]
+            l0 += f0[a, 0] * d
+            l1 += f0[a, 1] * d
+            l2 += f0[a, 2] * d
+        # Bilinear radial stretch from the four particles around (s, theta).
+        th = vtheta[v] % (2.0 * math.pi)
+        xj = th / dtheta
+        j = int(math.floor(xj))
+        g = xj - j
+        j = j % p
+        j1 = (j + 1) % p
+        lam = ((1.0 - f) * ((1.0 - g) * stretch[k * p + j] + g * stretch[k * p + j1])
+               + f * ((1.0 - g) * stretch[(k + 1) * p + j] + g * stretch[(k + 1) * p + j1]))
+        for a in range(3):
+            out[v, a] = c1[a] + f1[a, 0] * lam * l0 + f1[a, 1] * lam * l1 + f1[a, 2] * l2
+
+
+@njit(cache=True, nogil=True)
+def _link_strains(position_m, constraint_i, constraint_j, constraint_kind, rest_length_m):
+    """Mean signed strain of each particle's hoop links and of its axial links. Returns (hoop (N,), axial (N,))."""
+    n = position_m.shape[0]
+    hoop = np.zeros(n)
+    axial = np.zeros(n)
+    nh = np.zeros(n)
+    nax = np.zeros(n)
+    for c in range(constraint_i.shape[0]):
+        kind = constraint_kind[c]
+        if kind != _HOOP and kind != _AXIAL:
+            continue
+        i = constraint_i[c]
+        j = constraint_j[c]
+        dx = position_m[i, 0] - position_m[j, 0]
+        dy = position_m[i, 1] - position_m[j, 1]
+        dz = position_m[i, 2] - position_m[j, 2]
+        e = math.sqrt(dx * dx + dy * dy + dz * dz) / rest_length_m[c] - 1.0
+        if kind == _HOOP:
+            hoop[i] += e
+            hoop[j] += e
+            nh[i] += 1.0
+            nh[j] += 1.0
+        else:
+            axial[i] += e
+            axial[j] += e
+            nax[i] += 1.0
+            nax[j] += 1.0
+    for i in range(n):
+        if nh[i] > 0:
+            hoop[i] /= nh[i]
+        if nax[i] > 0:
+            axial[i] /= nax[i]
+    return hoop, axial
