@@ -614,6 +614,19 @@ def skin_render_mesh(model: ColonBodyModel, state: ColonBodyState, vertex_s_m: n
 
 
 @njit(cache=True, nogil=True)
+def _ring_centroids(position_m, ring_count, particles_per_ring):  # pragma: no cover - compiled
+    """Centroid (R, 3) of each ring's particles; particle k * P + j is particle j of ring k."""
+    g = np.zeros((ring_count, 3))
+    for k in range(ring_count):
+        for j in range(particles_per_ring):
+            for a in range(3):
+                g[k, a] += position_m[k * particles_per_ring + j, a]
+        for a in range(3):
+            g[k, a] /= particles_per_ring
+    return g
+
+
+@njit(cache=True, nogil=True)
 def apply_pressure(position_m, velocity_m_s, inv_mass, area_m2, ring_count, particles_per_ring, pressure_Pa,
                    rest_centroid_distance_m, collapse_radius_fraction, h_s):
     """Velocity kick h * p * A_i * u_i / m_i (N particles) from the gauge pressure `pressure_Pa`, per ring.
@@ -630,13 +643,7 @@ def apply_pressure(position_m, velocity_m_s, inv_mass, area_m2, ring_count, part
         return
     r = ring_count
     p = particles_per_ring
-    g = np.zeros((r, 3))
-    for k in range(r):
-        for j in range(p):
-            for a in range(3):
-                g[k, a] += position_m[k * p + j, a]
-        for a in range(3):
-            g[k, a] /= p
+    g = _ring_centroids(position_m, r, p)
     for k in range(r - 1):
         k0 = k - 1 if k > 0 else 0
         t0 = g[k + 1, 0] - g[k0, 0]
@@ -834,14 +841,9 @@ def find_self_contact_pairs(position_m, ring_count, particles_per_ring, contact_
     """
     r = ring_count
     p = particles_per_ring
-    g = np.zeros((r, 3))
+    g = _ring_centroids(position_m, r, p)
     rad = np.zeros(r)
     for k in range(r):
-        for j in range(p):
-            for a in range(3):
-                g[k, a] += position_m[k * p + j, a]
-        for a in range(3):
-            g[k, a] /= p
         big = 0.0
         for j in range(p):
             i = k * p + j
@@ -925,13 +927,7 @@ def ring_frames(position_m, rest_centroid_tangent, rest_normal_ref, ring_local_x
     """
     r = ring_count
     p = particles_per_ring
-    g = np.zeros((r, 3))
-    for k in range(r):
-        for j in range(p):
-            for a in range(3):
-                g[k, a] += position_m[k * p + j, a]
-        for a in range(3):
-            g[k, a] /= p
+    g = _ring_centroids(position_m, r, p)
     centre = np.empty((r, 3))
     frame = np.empty((r, 3, 3))
     stretch = np.empty(r * p)

@@ -16,18 +16,15 @@ import math
 import numpy as np
 import pybullet as p
 import pytest
-from scipy.integrate import solve_ivp
-from scipy.optimize import brentq
 
 from physics.pybullet_scope import build_pybullet_scope
 from physics.scope_rod import RodControls, build_rod, quat_rotate, rod_outputs, step_rod, straight_state
 from sim.scope_file import load_scope
 
+from scope_cases import IMAGE_RIGHT, IMAGE_UP, INSERT_AXIS, WHEEL_CASE_IDS, WHEEL_CASES, elastica_tip_deflection
+
 DT_S = 1.0 / 240.0
 SETTLE_DAMPING_PER_S = 5.0
-INSERT_AXIS = np.array([1.0, 0.0, 0.0])
-IMAGE_UP = np.array([0.0, 1.0, 0.0])
-IMAGE_RIGHT = np.cross(IMAGE_UP, INSERT_AXIS)
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +56,6 @@ def _settle(scope, controls, max_steps: int, speed_tol_m_s: float = 1e-7, omega_
     return max_steps
 
 
-def _elastica_tip_deflection(force_n: float, length_m: float, ei_nm2: float) -> float:
-    """Large-deflection tip deflection (m) of a cantilever under a dead tip load normal to its undeformed axis.
-
-    EI theta'' = -F cos(theta), theta(0) = 0, theta'(L) = 0 (no moment at the free end), shot on theta'(0); the
-    state is (theta, theta', x, y). The same problem tests/test_scope_rod.py solves (0.08286 m at 0.5 N)."""
-
-    def shoot(k0):
-        sol = solve_ivp(
-            lambda s, y: [y[1], -(force_n / ei_nm2) * math.cos(y[0]), math.cos(y[0]), math.sin(y[0])],
-            (0.0, length_m), [0.0, k0, 0.0, 0.0], rtol=1e-12, atol=1e-14,
-        )
-        return sol.y[:, -1]
-
-    k0 = brentq(lambda k: shoot(k)[1], 0.0, 2.0 * force_n * length_m / ei_nm2, xtol=1e-14)
-    return float(shoot(k0)[3])
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # 1. Cantilever
 # ----------------------------------------------------------------------------------------------------------------
@@ -102,7 +82,7 @@ def test_cantilever_matches_elastica(spec):
         pos, _ = scope.segment_poses()
         out = scope.outputs()
     deflection = pos[0, 2] - pos[-1, 2]
-    elastica = _elastica_tip_deflection(force_n, length_m, ei)
+    elastica = elastica_tip_deflection(force_n, length_m, ei)
     print(f"\ncantilever: pybullet {deflection:.6f} m, elastica {elastica:.6f} m, "
           f"error {100 * (deflection - elastica) / elastica:+.3f} %, settled in {steps} steps")
     assert deflection > 0  # down, the way the load pushes
@@ -212,13 +192,8 @@ def test_twist_stiffness_and_handle_torque(spec):
 
 @pytest.mark.parametrize(
     "wheel, sign, limit_name, toward",
-    [
-        ("up_down", +1.0, "angulation_up_rad", IMAGE_UP),
-        ("up_down", -1.0, "angulation_down_rad", -IMAGE_UP),
-        ("left_right", +1.0, "angulation_right_rad", IMAGE_RIGHT),
-        ("left_right", -1.0, "angulation_left_rad", -IMAGE_RIGHT),
-    ],
-    ids=["up", "down", "right", "left"],
+    WHEEL_CASES,
+    ids=WHEEL_CASE_IDS,
 )
 def test_wheel_at_maximum_bends_tip_to_model_angle(spec, wheel, sign, limit_name, toward):
     """Each wheel at its maximum (and past it: the wheel stops at the limit) bends the free tip by the model's

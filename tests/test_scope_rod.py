@@ -14,8 +14,6 @@ import re
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
-from scipy.optimize import brentq
 
 from physics.scope_rod import (
     RodControls,
@@ -28,12 +26,11 @@ from physics.scope_rod import (
 from sim.resources import asset_path
 from sim.scope_file import load_scope
 
+from scope_cases import IMAGE_RIGHT, IMAGE_UP, INSERT_AXIS, WHEEL_CASE_IDS, WHEEL_CASES, elastica_tip_deflection
+
 DT_S = 1.0 / 240.0
 SETTLE_DAMPING_PER_S = 20.0
 ORIGIN = np.zeros(3)
-INSERT_AXIS = np.array([1.0, 0.0, 0.0])
-IMAGE_UP = np.array([0.0, 1.0, 0.0])  # the unrolled handle's image-up (insertion frame +y)
-IMAGE_RIGHT = np.cross(IMAGE_UP, INSERT_AXIS)  # insertion frame +x = y cross z
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +62,6 @@ def _settle(model, state, controls, max_steps: int, speed_tol_m_s: float = 1e-7,
         ):
             return step
     return max_steps
-
-
-def _elastica_tip_deflection(force_n: float, length_m: float, ei_nm2: float) -> float:
-    """Exact large-deflection (elastica) tip deflection of a cantilever under a dead tip load normal to its
-    undeformed axis: EI theta'' = -F cos(theta), theta(0) = 0, theta'(L) = 0, shot on theta'(0)."""
-
-    def shoot(k0):
-        sol = solve_ivp(
-            lambda s, y: [y[1], -(force_n / ei_nm2) * math.cos(y[0]), math.cos(y[0]), math.sin(y[0])],
-            (0.0, length_m), [0.0, k0, 0.0, 0.0], rtol=1e-12, atol=1e-14,
-        )
-        return sol.y[:, -1]
-
-    k0 = brentq(lambda k: shoot(k)[1], 0.0, 2.0 * force_n * length_m / ei_nm2, xtol=1e-14)
-    return float(shoot(k0)[3])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -125,7 +107,7 @@ def test_cantilever_tip_load_matches_beam_theory(spec, force_n):
     clamp_centre = state.position_m[0]
     deflection = clamp_centre[2] - state.position_m[-1, 2]
     linear = force_n * length_m**3 / (3.0 * ei)
-    elastica = _elastica_tip_deflection(force_n, length_m, ei)
+    elastica = elastica_tip_deflection(force_n, length_m, ei)
     assert abs(deflection - elastica) < 0.01 * elastica, (deflection, elastica)
     if force_n * length_m**2 / ei < 0.2:
         assert abs(deflection - linear) < 0.05 * linear, (deflection, linear)
@@ -246,13 +228,8 @@ def test_twist_stiffness_and_handle_torque(model, spec):
 
 @pytest.mark.parametrize(
     "wheel, sign, limit_name, toward",
-    [
-        ("up_down", +1.0, "angulation_up_rad", IMAGE_UP),
-        ("up_down", -1.0, "angulation_down_rad", -IMAGE_UP),
-        ("left_right", +1.0, "angulation_right_rad", IMAGE_RIGHT),
-        ("left_right", -1.0, "angulation_left_rad", -IMAGE_RIGHT),
-    ],
-    ids=["up", "down", "right", "left"],
+    WHEEL_CASES,
+    ids=WHEEL_CASE_IDS,
 )
 def test_wheel_at_maximum_bends_tip_to_model_angle(model, wheel, sign, limit_name, toward):
     """Each wheel at its maximum bends the free tip by the model's angulation (± 5°), toward the right side.
