@@ -44,3 +44,25 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert missing.returncode != 0 and "nope.colon.npz: colon sidecar not found" in missing.stderr
     bad = run("colon", "generate", "--total-length", "3", "--out", "x.ply", cwd=tmp_path)
     assert bad.returncode != 0 and "field 'total_length_m' must be a number in [1.2, 2.0]" in bad.stderr
+
+
+def test_import_a_surface_with_landmarks(tmp_path):
+    """generate -> a bare STL in millimetres plus a landmarks JSON -> `colon import` -> a loadable asset."""
+    import trimesh
+
+    from sim.colon.asset import load_asset
+
+    assert run("colon", "generate", "--seed", "0", "--out", "g.ply", cwd=tmp_path).returncode == 0
+    generated = load_asset(tmp_path / "g.ply")
+    trimesh.Trimesh(generated.vertices_m * 1000.0, generated.faces, process=False).export(tmp_path / "scan.stl")
+    marks = {k: (lm.position_m * 1000.0).tolist() for k, lm in generated.landmarks.items()}
+    (tmp_path / "marks.json").write_text(json.dumps(marks))
+    out = run("colon", "import", "scan.stl", "--landmarks", "marks.json", "--out", "imported.ply", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "millimetres" in out.stderr  # the unit detection warns
+    imported = load_asset(tmp_path / "imported.ply")
+    assert abs(imported.length_m - generated.length_m) < 0.02 * generated.length_m
+    errors = [np.linalg.norm(imported.landmarks[k].position_m - generated.landmarks[k].position_m) for k in marks]
+    assert max(errors) < 0.010
+    bad = run("colon", "import", "marks.json", cwd=tmp_path)
+    assert bad.returncode != 0 and "marks.json" in bad.stderr
