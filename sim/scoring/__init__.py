@@ -1,0 +1,121 @@
+"""Scoring from one stream of samples (DESIGN.md, "Scoring"; definitions in reference/metrics.md).
+
+The same code scores a live session, a replay and a recorded case with no anatomy: everything starts from a
+`ScoreSamples` (`samples_from_log` for a coordinate log), a `ReferencePath` (`build_reference_path`) and the tip's
+progress along it (`progress_along`). Modules:
+
+- `samples`: the sample stream, the CCD inserted-length rule, shared signal helpers;
+- `reference_path`: reference colon path and windowed progress;
+- `progression`: `progression_score` (CoPS-like), CIT, segment times, regressions, 3D-CoPS-style measures;
+- `retraction`: CoRS-like withdrawal measures, WT / net WT, reference-cohort composites;
+- `loops`: excess length, frontal self-crossings, alpha / N / transverse loops, episodes, paradoxical motion.
+
+Names say what the numbers are: our definitions, not the published CoPS / 3D-CoPS / CoRS values.
+Pure numpy / scipy (numba, cached, for the per-sample geometry loops); no rendering, no anatomy required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scoring.loops import LoopAnalysis, LoopConfig, LoopEpisode, analyse_loops
+from sim.scoring.progression import ProgressionConfig, ProgressionResult, score_progression
+from sim.scoring.reference_path import (
+    ReferencePath,
+    build_reference_path,
+    progress_along,
+    reference_from_centreline,
+    reference_from_scope_shape,
+    reference_from_withdrawal,
+)
+from sim.scoring.retraction import (
+    MeasureReference,
+    ReferenceCohort,
+    RetractionConfig,
+    RetractionResult,
+    cohort_composite,
+    score_retraction,
+)
+from sim.scoring.samples import ScoreSamples, inserted_length_from_coils, samples_from_log
+
+#: Guideline badges (metrics.md §5.1): CIT under 16 min, withdrawal time of at least 6 min.
+CIT_TARGET_S = 16 * 60.0
+WT_TARGET_S = 6 * 60.0
+
+
+@dataclass
+class ScoreReport:
+    """All scores of one procedure (the insertion / withdrawal / loops part of the metrics.md §6 payload)."""
+
+    reference: ReferencePath
+    progression: ProgressionResult
+    retraction: RetractionResult
+    loops: LoopAnalysis
+
+    def to_dict(self) -> dict:
+        cit = self.progression.cecal_intubation_time_s
+        wt = self.retraction.withdrawal_time_s
+        return {
+            "reference_path": self.reference.to_dict(),
+            "insertion": self.progression.to_dict(),
+            "withdrawal": self.retraction.to_dict(),
+            "loops": self.loops.to_dict(),
+            "badges": {
+                "cecum_reached": self.progression.cecum_reached,
+                "cit_under_16_min": None if cit is None else cit < CIT_TARGET_S,
+                "wt_at_least_6_min": None if wt is None else wt >= WT_TARGET_S,
+            },
+        }
+
+
+def score_samples(
+    samples: ScoreSamples,
+    centreline_m: np.ndarray | None = None,
+    progression_config: ProgressionConfig | None = None,
+    retraction_config: RetractionConfig | None = None,
+    loop_config: LoopConfig | None = None,
+    progression_cohort: ReferenceCohort | None = None,
+    retraction_cohort: ReferenceCohort | None = None,
+) -> ScoreReport:
+    """Score a whole procedure: reference path (centreline if given, else from the recording), progress, loops,
+    insertion and withdrawal measures. centreline_m: (M, 3) anal verge -> cecum in the samples' frame.
+
+    Raises ValueError for a recording with neither a centreline nor a ``Cecum`` event (no reference path)."""
+    reference = build_reference_path(samples, centreline_m)
+    s_m = progress_along(reference, samples.tip_m)
+    loops = analyse_loops(samples, s_m, loop_config)
+    progression = score_progression(
+        samples, reference, s_m, progression_config, loops=loops, cohort=progression_cohort
+    )
+    retraction = score_retraction(samples, s_m, retraction_config, cohort=retraction_cohort)
+    return ScoreReport(reference, progression, retraction, loops)
+
+
+__all__ = [
+    "LoopAnalysis",
+    "LoopConfig",
+    "LoopEpisode",
+    "MeasureReference",
+    "ProgressionConfig",
+    "ProgressionResult",
+    "ReferenceCohort",
+    "ReferencePath",
+    "RetractionConfig",
+    "RetractionResult",
+    "ScoreReport",
+    "ScoreSamples",
+    "analyse_loops",
+    "build_reference_path",
+    "cohort_composite",
+    "inserted_length_from_coils",
+    "progress_along",
+    "reference_from_centreline",
+    "reference_from_scope_shape",
+    "reference_from_withdrawal",
+    "samples_from_log",
+    "score_progression",
+    "score_retraction",
+    "score_samples",
+]
