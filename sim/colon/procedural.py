@@ -31,7 +31,8 @@ from scipy.spatial import cKDTree
 
 from sim.colon.anatomy import LIMB_SEGMENTS, ColonParams, load_colon_params
 from sim.colon.asset import SEGMENT_NAMES, ColonAsset, Landmark
-from sim.colon.frames import arc_length, curvature, parallel_transport_frames, resample_uniform, surface_points
+from sim.colon.frames import (arc_length, curvature, parallel_transport_frames, resample_uniform, surface_points,
+                              tangents)
 from sim.colon.mesh_checks import self_intersections
 from sim.colon.tube_mesh import tube_faces, tube_vertices
 
@@ -274,7 +275,7 @@ def _knot_radius_bound(draw: _Draw, junction: dict[str, int], n_knots: int, p: C
     # Flexures and junctions carry the larger of the neighbouring radii.
     bound = np.maximum(bound, np.concatenate([bound[:1], bound[:-1]]))
     bound = np.maximum(bound, np.concatenate([bound[1:], bound[-1:]]))
-    return bound * (1.0 + max(p.triangularity.values(), default=0.0) + 0.06)
+    return bound * _bulge_factor(p)
 
 
 def _corner_arc(corner: np.ndarray, u_in: np.ndarray, u_out: np.ndarray, arm_m: float, n: int = 5) -> np.ndarray:
@@ -476,17 +477,13 @@ def _inner_wall_limit(centre: np.ndarray, normal: np.ndarray, binormal: np.ndarr
     spacing = float(np.linalg.norm(centre[1] - centre[0]))
     kappa = maximum_filter1d(curvature(centre), size=2 * int(_INNER_WALL_REACH_M / spacing) + 1, mode="nearest")
     second = np.gradient(np.gradient(centre, axis=0), axis=0)
-    toward = second - np.einsum("ij,ij->i", second, _tangents_of(centre))[:, None] * _tangents_of(centre)
+    unit_tangent = tangents(centre)
+    toward = second - np.einsum("ij,ij->i", second, unit_tangent)[:, None] * unit_tangent
     norm = np.linalg.norm(toward, axis=1)
     toward = np.where(norm[:, None] > 0, toward / np.maximum(norm, 1e-300)[:, None], 0.0)
     angle = np.arctan2(np.einsum("ij,ij->i", toward, binormal), np.einsum("ij,ij->i", toward, normal))
     facing = np.clip(np.cos(theta[None, :] - angle[:, None]), 0.0, None) * kappa[:, None]
     return np.where(facing > 0, _INNER_WALL_FRACTION / np.maximum(facing, 1e-300), np.inf)
-
-
-def _tangents_of(points: np.ndarray) -> np.ndarray:
-    t = np.gradient(points, axis=0)
-    return t / np.linalg.norm(t, axis=1, keepdims=True)
 
 
 def _pole_profile(s: np.ndarray, length_m: float, cap_m: float, spacing_m: float) -> np.ndarray:
@@ -496,16 +493,19 @@ def _pole_profile(s: np.ndarray, length_m: float, cap_m: float, spacing_m: float
     return np.sqrt(np.clip(1.0 - x**2, 0.0, 1.0))
 
 
+def _bulge_factor(p: ColonParams) -> float:
+    """How far r(s, theta) can exceed a segment's radius: the triangular lumen's corners plus the haustral bulge
+    (0.06, see `_radius_grid`)."""
+    return 1.0 + max(p.triangularity.values(), default=0.0) + 0.06
+
+
 def _max_radius_profile(draw: _Draw, labels: np.ndarray, p: ColonParams) -> np.ndarray:
     """Upper bound of r(s, theta) per ring, for the tube checks: haustral bulges and the triangular lumen add
     at most this much to the base radius."""
-    spacing = 1.0  # labels are per ring; the blur width below only needs to be generous
     base = np.array([draw.radius.get(SEGMENT_NAMES[i], 0.0) for i in labels])
     base[labels == SEGMENT_NAMES.index("splenic_flexure")] = max(draw.radius["descending"], draw.radius["transverse"])
     base[labels == SEGMENT_NAMES.index("hepatic_flexure")] = max(draw.radius["transverse"], draw.radius["ascending"])
-    del spacing
-    tri = max(p.triangularity.values(), default=0.0)
-    return base * (1.0 + tri + 0.06)
+    return base * _bulge_factor(p)
 
 
 def _radius_grid(centre: np.ndarray, normal: np.ndarray, binormal: np.ndarray, s: np.ndarray, labels: np.ndarray,
