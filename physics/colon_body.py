@@ -40,7 +40,7 @@ Simulation grid
   keeps each particle at least `lumen_floor_fraction` of its rest distance from its ring centroid (opposite walls
   of a collapsed ring meet instead of crossing).
 
-Combined substep loop (colon + scope + contact, written elsewhere). Once per step: `update_contact_candidates`
+Combined substep loop (colon + scope + contact, in `physics/world.py`). Once per step: `update_contact_candidates`
 (self-contact candidates, rebuilt only when needed) and the gauge pressure (see `step_colon`). Per substep of
 length h: `apply_pressure` (velocity kick), `predict` (store previous positions, damping, external forces, move),
 zero `wall_multiplier` and `tether_multiplier`, `project_wall_constraints`, `project_tethers`, scope contacts,

@@ -433,8 +433,8 @@ def step_rod(
     depth = float(np.clip(controls.insertion_depth_m, 0.0, model.max_insertion_m))
     rest_rotation = joint_rest_rotation(model, controls)
     compliance = joint_compliance(model, controls.stiffness_scale)
-    ext_force = _per_segment(controls.external_force_N, seg_count)
-    ext_torque = _per_segment(controls.external_torque_Nm, seg_count)
+    ext_force = per_segment(controls.external_force_N, seg_count)
+    ext_torque = per_segment(controls.external_torque_Nm, seg_count)
     handle = np.zeros(6)
     _step_kernel(
         state.position_m, state.orientation, state.velocity_m_s, state.angular_velocity_rad_s,
@@ -454,7 +454,7 @@ def step_rod(
     return state
 
 
-def _per_segment(values: np.ndarray | None, seg_count: int) -> np.ndarray:
+def per_segment(values: np.ndarray | None, seg_count: int) -> np.ndarray:
     """(S, 3) float64 contiguous copy of an optional per-segment load; zeros when None."""
     if values is None:
         return np.zeros((seg_count, 3))
@@ -561,7 +561,7 @@ def _qmul(aw, ax, ay, az, bw, bx, by, bz):
 
 
 @njit(cache=True, nogil=True)
-def _qrot(w, x, y, z, vx, vy, vz):
+def quat_rotate_scalar(w, x, y, z, vx, vy, vz):
     # v + 2w (u x v) + 2 u x (u x v), u = (x, y, z)
     tx = 2.0 * (y * vz - z * vy)
     ty = 2.0 * (z * vx - x * vz)
@@ -585,7 +585,7 @@ def _quat_matrix(q, out):
 
 
 @njit(cache=True, nogil=True)
-def _add_world_rotation(q, rx, ry, rz):
+def add_world_rotation(q, rx, ry, rz):
     """q <- normalise(q + 0.5 (0, r) q): apply a small world-frame rotation vector r to q (4,) in place."""
     dw, dx, dy, dz = _qmul(0.0, rx, ry, rz, q[0], q[1], q[2], q[3])
     w = q[0] + 0.5 * dw
@@ -698,8 +698,8 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
         ib = j + 1
         qa = orientation[ia]
         qb = orientation[ib]
-        ax, ay, az = _qrot(qa[0], qa[1], qa[2], qa[3], 0.0, 0.0, half_length_m[ia])
-        bx, by, bz = _qrot(qb[0], qb[1], qb[2], qb[3], 0.0, 0.0, -half_length_m[ib])
+        ax, ay, az = quat_rotate_scalar(qa[0], qa[1], qa[2], qa[3], 0.0, 0.0, half_length_m[ia])
+        bx, by, bz = quat_rotate_scalar(qb[0], qb[1], qb[2], qb[3], 0.0, 0.0, -half_length_m[ib])
         r_a[j, 0], r_a[j, 1], r_a[j, 2] = ax, ay, az
         r_b[j, 0], r_b[j, 1], r_b[j, 2] = bx, by, bz
         d = diag[j]
@@ -830,7 +830,7 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
         position_m[i, 1] += im * fy
         position_m[i, 2] += im * fz
         w = inv_iw[i]
-        _add_world_rotation(
+        add_world_rotation(
             orientation[i],
             w[0, 0] * mx + w[0, 1] * my + w[0, 2] * mz,
             w[1, 0] * mx + w[1, 1] * my + w[1, 2] * mz,
@@ -856,7 +856,7 @@ def predict_segments(position_m, orientation, velocity_m_s, angular_velocity_rad
     """
     n = position_m.shape[0]
     e = entry_orientation
-    ax, ay, az = _qrot(e[0], e[1], e[2], e[3], 0.0, 0.0, 1.0)
+    ax, ay, az = quat_rotate_scalar(e[0], e[1], e[2], e[3], 0.0, 0.0, 1.0)
     c = math.cos(0.5 * roll_rad)
     s = math.sin(0.5 * roll_rad)
     kw, kx, ky, kz = _qmul(e[0], e[1], e[2], e[3], c, 0.0, 0.0, s)
@@ -892,14 +892,14 @@ def predict_segments(position_m, orientation, velocity_m_s, angular_velocity_rad
             # Torque: omega += h I_world^-1 tau, with I_world^-1 = R diag(1 / I_body) R^T.
             q = orientation[i]
             tau = external_torque_Nm[i]
-            bx, by, bz = _qrot(q[0], -q[1], -q[2], -q[3], tau[0], tau[1], tau[2])
-            wx, wy, wz = _qrot(q[0], q[1], q[2], q[3], bx * inv_inertia_body[i, 0], by * inv_inertia_body[i, 1],
+            bx, by, bz = quat_rotate_scalar(q[0], -q[1], -q[2], -q[3], tau[0], tau[1], tau[2])
+            wx, wy, wz = quat_rotate_scalar(q[0], q[1], q[2], q[3], bx * inv_inertia_body[i, 0], by * inv_inertia_body[i, 1],
                                bz * inv_inertia_body[i, 2])
             angular_velocity_rad_s[i, 0] += h_s * wx
             angular_velocity_rad_s[i, 1] += h_s * wy
             angular_velocity_rad_s[i, 2] += h_s * wz
             w = angular_velocity_rad_s[i]
-            _add_world_rotation(orientation[i], h_s * w[0], h_s * w[1], h_s * w[2])
+            add_world_rotation(orientation[i], h_s * w[0], h_s * w[1], h_s * w[2])
     return n_kin
 
 

@@ -1,0 +1,574 @@
+"""Contact between the scope rod (physics/scope_rod.py) and the colon wall (physics/colon_body.py).
+
+DESIGN.md, "Solver"; prior-art.md §3.1 ("Tunnelling in particle shells", "compute contact in lumen coordinates").
+
+Formulation: the scope is a chain of capsules of radius `scope_radius_m` (the scope's outer radius). Each capsule
+is sampled by points on its axis (`samples_per_segment` per segment, evenly spread, plus the distal face of the tip
+segment); a capsule is the union of spheres of radius r along its axis, and with samples 3.3 mm apart on 10 mm
+segments the surface between two samples lies at most r - sqrt(r² - (1.67 mm)²) = 0.2 mm inside the true capsule.
+
+Each sample point x is located in **lumen coordinates** of the deformed colon: the piece k of the deformed
+centreline (ring centroid g_k to g_{k+1}) nearest to x gives the arc position (k, f) and the radial direction e
+(x minus its projection c on the piece, made normal to the piece; rho = |x - c|). Along the ray from each of the two
+rings' centroids in direction e, the wall is where the ray crosses the ring polygon (the ring's P particles, in
+order, projected onto the plane normal to the piece); R_k and R_{k+1} are those distances and
+R = (1 - f) R_k + f R_{k+1}. The one-sided constraint is
+
+    C = R - rho - scope_radius_m >= 0        (the scope's surface stays inside the deformed ring polygon at its s)
+
+solved as an XPBD contact with (by default) zero compliance: gradient -e on the scope point (a point of a rigid
+segment: translation and rotation through the lever arm) and +w_i e on the four wall particles that span the
+crossing (bilinear weights w_i over the two rings and the two polygon vertices, summing to 1). Corrections are
+mass-weighted, so pushing the scope deforms the colon and a light wall yields more than the heavier scope.
+
+Why it cannot invert (tunnel): a particle-versus-capsule projection pushes along the closest-point direction, which
+flips once a particle passes the capsule axis in one substep, so a fast scope can end up on the wrong side. Here the
+classification does not depend on how far anything moved: a point is "outside" when rho > R - r, wherever it is,
+and the correction always moves it toward the centreline (-e) and the wall outward (+e). The only ways to fail are
+(a) a ring centroid outside its own polygon (the ring folded over itself; `project_lumen_floor` keeps every particle
+at least a quarter of its rest distance from the centroid), and (b) attributing the point to the wrong part of the
+colon. (b) is what the `s` locality prevents: every sample keeps the piece index it had in the last substep and
+searches only `search_window_rings` pieces either side of it (a scope point moves 0.05 mm per 0.5 ms substep at
+0.1 m/s against 5 mm rings), so a neighbouring loop of the colon that touches the wall from outside is never
+mistaken for the lumen around the scope. A global nearest-piece search runs only for samples that have no piece yet
+(`locate_samples_global`, at build time). A spatial hash is not needed: the scope lives inside the lumen, so the
+only wall it can touch is the ring polygon around it (colon-colon contact is colon_body's self-contact).
+
+Friction: Coulomb (mu = 0.15, anatomy.md Mechanics, scope-mucosa wet), position-based as in Müller et al. 2020
+("Detailed rigid body simulation with extended position based dynamics"): after the normal correction of a
+contact, the tangential displacement over the substep of the scope's surface point (translation and rotation of the
+segment, so handle roll rubs the wall) relative to the wall's material point (the same bilinear blend of particle
+displacements) is cancelled, limited to mu times the normal multiplier (static when it fits the cone, kinetic at its
+edge).
+
+Forces: the multipliers over h² are forces. Per step the kernel reports, averaged over the step's substeps, the
+force and moment (about the segment centre) on each rod segment and the force on each wall particle; by
+construction the two sum to equal and opposite totals (the wall weights sum to 1, and a fixed particle still takes
+its share: it is the anchor's reaction).
+
+Known limitations: the cecal pole is open in the colon grid, so a sample beyond the last ring is held only radially
+(clamped to the last piece); samples behind the anal verge (projection before ring 0) are outside the body and
+skipped, and so are samples of kinematic (handle-held) segments in the first piece, the anal canal: the anal ring is
+fixed and the rest of such a segment is outside. The polygon is the straight-edged ring (the render mesh's folds
+are not collision geometry).
+Units: SI throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from physics.scope_rod import add_world_rotation, quat_rotate_scalar
+
+#: Scope-mucosa friction coefficient (anatomy.md Mechanics: 0.15, range 0.05-0.3, wet and lubricated).
+DEFAULT_FRICTION_COEFFICIENT = 0.15
+#: Below this a length is treated as zero.
+_TINY_M = 1e-12
+
+
+@dataclass(frozen=True)
+class ContactModel:
+    """Static contact parameters and the scope's sample points (Q samples). float64 unless noted.
+
+    - scope_radius_m: capsule radius (the scope's outer radius).
+    - friction_coefficient: Coulomb mu, scope against mucosa.
+    - compliance_m_N: XPBD compliance of the normal contact (0: hard; the wall's own compliance does the yielding).
+    - sample_segment (Q,) int64: rod segment of each sample; sample_offset_m (Q,): offset from the segment centre
+      along the segment's body +z axis (toward the tip).
+    - search_window_rings: pieces searched either side of a sample's last piece each substep.
+    """
+
+    scope_radius_m: float
+    friction_coefficient: float
+    compliance_m_N: float
+    sample_segment: np.ndarray
+    sample_offset_m: np.ndarray
+    search_window_rings: int
+
+    @property
+    def sample_count(self) -> int:
+        return int(self.sample_segment.shape[0])
+
+
+@dataclass
+class ContactState:
+    """Arrays of the contact that change every step (Q samples, S segments, N wall particles).
+
+    - sample_piece (Q,) int64: centreline piece (between rings k and k + 1) each sample was found in last; -1 unknown.
+    - normal_multiplier (Q,), friction_multiplier (Q,): accumulated XPBD multipliers of the last substep (N·s²).
+    - normal (Q, 3): last contact normal, unit, from the lumen toward the wall (zero: no contact in the last substep).
+    - segment_force_N (S, 3), segment_moment_Nm (S, 3): contact force on each rod segment and its moment about the
+      segment centre, mean over the last step's substeps (world frame).
+    - particle_force_N (N, 3): contact force on each wall particle, mean over the last step's substeps.
+    """
+
+    sample_piece: np.ndarray
+    normal_multiplier: np.ndarray
+    friction_multiplier: np.ndarray
+    normal: np.ndarray
+    segment_force_N: np.ndarray
+    segment_moment_Nm: np.ndarray
+    particle_force_N: np.ndarray
+
+    def copy(self) -> "ContactState":
+        """A deep copy (arrays copied)."""
+        return ContactState(**{k: v.copy() for k, v in self.__dict__.items()})
+
+
+def build_contact(segment_length_m: np.ndarray, scope_radius_m: float,
+                  friction_coefficient: float = DEFAULT_FRICTION_COEFFICIENT, compliance_m_N: float = 0.0,
+                  samples_per_segment: int = 3, search_window_rings: int = 3) -> ContactModel:
+    """Sample points for a rod of S segments (segment_length_m (S,)): `samples_per_segment` evenly spread over each
+    segment (offsets ((k + 0.5) / n - 0.5) l) plus the distal face of the tip segment (the capsule's end cap)."""
+    if not (scope_radius_m > 0 and friction_coefficient >= 0 and compliance_m_N >= 0 and samples_per_segment >= 1
+            and search_window_rings >= 1):
+        raise ValueError("build_contact: radius must be positive, friction, compliance >= 0, samples and window >= 1")
+    seg_len = np.asarray(segment_length_m, dtype=np.float64)
+    s = seg_len.shape[0]
+    n = int(samples_per_segment)
+    frac = (np.arange(n) + 0.5) / n - 0.5
+    segment = np.repeat(np.arange(s), n)
+    offset = (seg_len[:, None] * frac[None, :]).reshape(-1)
+    segment = np.append(segment, s - 1).astype(np.int64)
+    offset = np.append(offset, 0.5 * seg_len[-1])
+    return ContactModel(scope_radius_m=float(scope_radius_m), friction_coefficient=float(friction_coefficient),
+                        compliance_m_N=float(compliance_m_N), sample_segment=segment, sample_offset_m=offset,
+                        search_window_rings=int(search_window_rings))
+
+
+def empty_contact_state(model: ContactModel, segment_count: int, particle_count: int) -> ContactState:
+    """No contacts and no sample located yet (call `locate_samples_global` before the first step)."""
+    q = model.sample_count
+    return ContactState(
+        sample_piece=np.full(q, -1, dtype=np.int64), normal_multiplier=np.zeros(q), friction_multiplier=np.zeros(q),
+        normal=np.zeros((q, 3)), segment_force_N=np.zeros((segment_count, 3)),
+        segment_moment_Nm=np.zeros((segment_count, 3)), particle_force_N=np.zeros((particle_count, 3)),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# numba kernels
+# --------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def sample_points(rod_position_m, rod_orientation, sample_segment, sample_offset_m, out):
+    """World positions out (Q, 3) of the samples on the rod axis (rod_position_m (S, 3), rod_orientation (S, 4))."""
+    for q in range(sample_segment.shape[0]):
+        i = sample_segment[q]
+        o = rod_orientation[i]
+        ox, oy, oz = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, sample_offset_m[q])
+        out[q, 0] = rod_position_m[i, 0] + ox
+        out[q, 1] = rod_position_m[i, 1] + oy
+        out[q, 2] = rod_position_m[i, 2] + oz
+
+
+@njit(cache=True, nogil=True)
+def ring_centroids(position_m, ring_count, particles_per_ring, out):
+    """Centroids out (R, 3) of the rings of a wall of R * P particles (position_m (N, 3))."""
+    p = particles_per_ring
+    for k in range(ring_count):
+        g0 = 0.0
+        g1 = 0.0
+        g2 = 0.0
+        for j in range(p):
+            g0 += position_m[k * p + j, 0]
+            g1 += position_m[k * p + j, 1]
+            g2 += position_m[k * p + j, 2]
+        out[k, 0] = g0 / p
+        out[k, 1] = g1 / p
+        out[k, 2] = g2 / p
+
+
+@njit(cache=True, nogil=True)
+def _piece_distance2(x0, x1, x2, centroid, k):
+    """Squared distance of point x from the centreline piece centroid[k] -> centroid[k + 1] (clamped)."""
+    a0 = centroid[k + 1, 0] - centroid[k, 0]
+    a1 = centroid[k + 1, 1] - centroid[k, 1]
+    a2 = centroid[k + 1, 2] - centroid[k, 2]
+    d0 = x0 - centroid[k, 0]
+    d1 = x1 - centroid[k, 1]
+    d2 = x2 - centroid[k, 2]
+    ll = a0 * a0 + a1 * a1 + a2 * a2
+    f = (d0 * a0 + d1 * a1 + d2 * a2) / ll if ll > _TINY_M * _TINY_M else 0.0
+    f = min(max(f, 0.0), 1.0)
+    e0 = d0 - f * a0
+    e1 = d1 - f * a1
+    e2 = d2 - f * a2
+    return e0 * e0 + e1 * e1 + e2 * e2
+
+
+@njit(cache=True, nogil=True)
+def locate_samples_global(points_m, centroid, sample_piece):
+    """Nearest centreline piece (R - 1 pieces of centroid (R, 3)) for every sample (points_m (Q, 3)) whose
+    sample_piece (Q,) is -1. O(Q R); used once, when a state has no locality yet."""
+    r = centroid.shape[0]
+    for q in range(points_m.shape[0]):
+        if sample_piece[q] >= 0:
+            continue
+        best = 1e300
+        best_k = 0
+        for k in range(r - 1):
+            d2 = _piece_distance2(points_m[q, 0], points_m[q, 1], points_m[q, 2], centroid, k)
+            if d2 < best:
+                best = d2
+                best_k = k
+        sample_piece[q] = best_k
+
+
+@njit(cache=True, nogil=True)
+def locate_samples_local(points_m, centroid, sample_piece, window):
+    """Update each sample's piece (Q,) to the nearest piece within `window` pieces of its last one (s locality)."""
+    r = centroid.shape[0]
+    for q in range(points_m.shape[0]):
+        k0 = sample_piece[q]
+        lo = max(0, k0 - window)
+        hi = min(r - 2, k0 + window)
+        best = 1e300
+        best_k = k0
+        for k in range(lo, hi + 1):
+            d2 = _piece_distance2(points_m[q, 0], points_m[q, 1], points_m[q, 2], centroid, k)
+            if d2 < best:
+                best = d2
+                best_k = k
+        sample_piece[q] = best_k
+
+
+@njit(cache=True, nogil=True)
+def _fresh_centroid(position_m, k, p, out):
+    """Centroid out (3,) of ring k from the current particle positions."""
+    out[0] = 0.0
+    out[1] = 0.0
+    out[2] = 0.0
+    for j in range(p):
+        out[0] += position_m[k * p + j, 0]
+        out[1] += position_m[k * p + j, 1]
+        out[2] += position_m[k * p + j, 2]
+    out[0] /= p
+    out[1] /= p
+    out[2] /= p
+
+
+@njit(cache=True, nogil=True)
+def _ray_polygon(position_m, k, p, g, e, b):
+    """Distance tau from ring k's centroid g (3,) along the in-plane unit ray e (3,) to the ring polygon, with b (3,)
+    the in-plane unit vector normal to e. Returns (tau, j, w): the crossed edge is particles j -> j + 1 at fraction
+    w. When the ring folds so that the ray crosses several edges, the nearest crossing counts (the nearest wall).
+    tau < 0: no crossing (degenerate ring)."""
+    best = -1.0
+    best_j = 0
+    best_w = 0.0
+    i0 = k * p + p - 1
+    a_prev = ((position_m[i0, 0] - g[0]) * e[0] + (position_m[i0, 1] - g[1]) * e[1]
+              + (position_m[i0, 2] - g[2]) * e[2])
+    b_prev = ((position_m[i0, 0] - g[0]) * b[0] + (position_m[i0, 1] - g[1]) * b[1]
+              + (position_m[i0, 2] - g[2]) * b[2])
+    for j in range(p):
+        i = k * p + j
+        a = (position_m[i, 0] - g[0]) * e[0] + (position_m[i, 1] - g[1]) * e[1] + (position_m[i, 2] - g[2]) * e[2]
+        bb = (position_m[i, 0] - g[0]) * b[0] + (position_m[i, 1] - g[1]) * b[1] + (position_m[i, 2] - g[2]) * b[2]
+        # Edge (j - 1) -> j crosses the line b = 0 when the signs differ (closed at the start vertex).
+        if (b_prev <= 0.0 < bb) or (bb <= 0.0 < b_prev):
+            w = b_prev / (b_prev - bb)
+            tau = a_prev + w * (a - a_prev)
+            if tau > 0.0 and (best < 0.0 or tau < best):
+                best = tau
+                best_j = (j - 1 + p) % p
+                best_w = w
+        a_prev = a
+        b_prev = bb
+    return best, best_j, best_w
+
+
+@njit(cache=True, nogil=True)
+def _rotation_weight(q, inv_inertia_body, u0, u1, u2):
+    """u^T I_world^-1 u for a segment with orientation q (4,) and body inverse inertia (3,)."""
+    b0, b1, b2 = quat_rotate_scalar(q[0], -q[1], -q[2], -q[3], u0, u1, u2)
+    return b0 * b0 * inv_inertia_body[0] + b1 * b1 * inv_inertia_body[1] + b2 * b2 * inv_inertia_body[2]
+
+
+@njit(cache=True, nogil=True)
+def _apply_to_segment(pos, q, inv_mass, inv_inertia_body, r0, r1, r2, n0, n1, n2, dl):
+    """Move a rigid segment (pos (3,), q (4,)) by an impulse-like correction dl * n applied at lever arm r."""
+    pos[0] += inv_mass * dl * n0
+    pos[1] += inv_mass * dl * n1
+    pos[2] += inv_mass * dl * n2
+    # dphi = I_world^-1 (r x n) dl, with I_world^-1 = R diag(inv_inertia_body) R^T.
+    u0 = r1 * n2 - r2 * n1
+    u1 = r2 * n0 - r0 * n2
+    u2 = r0 * n1 - r1 * n0
+    b0, b1, b2 = quat_rotate_scalar(q[0], -q[1], -q[2], -q[3], u0, u1, u2)
+    w0, w1, w2 = quat_rotate_scalar(q[0], q[1], q[2], q[3], b0 * inv_inertia_body[0] * dl, b1 * inv_inertia_body[1] * dl,
+                       b2 * inv_inertia_body[2] * dl)
+    if w0 != 0.0 or w1 != 0.0 or w2 != 0.0:
+        add_world_rotation(q, w0, w1, w2)
+
+
+@njit(cache=True, nogil=True)
+def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_position_m, rod_prev_orientation,
+                                rod_inv_mass, rod_inv_inertia_body, wall_position_m, wall_prev_position_m,
+                                wall_inv_mass, ring_count, particles_per_ring, sample_segment, sample_offset_m,
+                                sample_piece, scope_radius_m, friction_coefficient, compliance_m_N, normal_multiplier,
+                                friction_multiplier, normal_out, segment_force_N, segment_moment_Nm, particle_force_N,
+                                force_scale, h_s):
+    """One Gauss-Seidel pass over the Q scope samples: lumen-coordinate normal contact, then Coulomb friction.
+
+    Rod: rod_position_m (S, 3), rod_orientation (S, 4) updated in place; rod_prev_* (S, 3) / (S, 4) are the poses at
+    the start of the substep (friction needs the substep's motion); rod_inv_mass (S,), rod_inv_inertia_body (S, 3)
+    (zero for kinematic segments, which then push the wall without yielding). Wall: wall_position_m (N, 3) updated
+    in place, wall_prev_position_m (N, 3), wall_inv_mass (N,), R rings of P particles. sample_piece (Q,): current
+    pieces (from `locate_samples_local`). normal_multiplier, friction_multiplier (Q,) accumulate (reset per
+    substep); normal_out (Q, 3) the contact normals (from lumen to wall). segment_force_N, segment_moment_Nm (S, 3)
+    and particle_force_N (N, 3) accumulate force_scale * multiplier (force_scale = 1 / (h² substeps) gives the
+    step's mean force). Returns the number of samples in contact.
+    """
+    p = particles_per_ring
+    r = ring_count
+    alpha = compliance_m_N / (h_s * h_s)
+    ga = np.empty(3)
+    gb = np.empty(3)
+    e = np.empty(3)
+    bvec = np.empty(3)
+    idx = np.empty(4, dtype=np.int64)
+    wt = np.empty(4)
+    touching = 0
+    for q in range(sample_segment.shape[0]):
+        i = sample_segment[q]
+        k = sample_piece[q]
+        if k < 0 or k > r - 2:
+            continue
+        if k == 0 and rod_inv_mass[i] == 0.0:
+            continue  # the handle's part at the verge: the anal ring is fixed, and most of it is outside the body
+        o = rod_orientation[i]
+        ax, ay, az = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, sample_offset_m[q])  # lever arm of the axis point
+        x0 = rod_position_m[i, 0] + ax
+        x1 = rod_position_m[i, 1] + ay
+        x2 = rod_position_m[i, 2] + az
+        _fresh_centroid(wall_position_m, k, p, ga)
+        _fresh_centroid(wall_position_m, k + 1, p, gb)
+        t0 = gb[0] - ga[0]
+        t1 = gb[1] - ga[1]
+        t2 = gb[2] - ga[2]
+        tl = math.sqrt(t0 * t0 + t1 * t1 + t2 * t2)
+        if tl < _TINY_M:
+            continue
+        t0 /= tl
+        t1 /= tl
+        t2 /= tl
+        f = ((x0 - ga[0]) * t0 + (x1 - ga[1]) * t1 + (x2 - ga[2]) * t2) / tl
+        if f < 0.0:
+            if k == 0:
+                continue  # behind the anal verge: outside the body
+            f = 0.0
+        if f > 1.0:
+            f = 1.0  # beyond the last ring (open pole) or past a bend's outer joint: held radially by this piece
+        c0 = ga[0] + f * (gb[0] - ga[0])
+        c1 = ga[1] + f * (gb[1] - ga[1])
+        c2 = ga[2] + f * (gb[2] - ga[2])
+        d0 = x0 - c0
+        d1 = x1 - c1
+        d2 = x2 - c2
+        dt = d0 * t0 + d1 * t1 + d2 * t2
+        d0 -= dt * t0
+        d1 -= dt * t1
+        d2 -= dt * t2
+        rho = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        if rho < 1e-9:
+            continue  # on the centreline: no direction, and the lumen is wider than the scope there
+        e[0] = d0 / rho
+        e[1] = d1 / rho
+        e[2] = d2 / rho
+        bvec[0] = t1 * e[2] - t2 * e[1]
+        bvec[1] = t2 * e[0] - t0 * e[2]
+        bvec[2] = t0 * e[1] - t1 * e[0]
+        tau_a, ja, wa = _ray_polygon(wall_position_m, k, p, ga, e, bvec)
+        tau_b, jb, wb = _ray_polygon(wall_position_m, k + 1, p, gb, e, bvec)
+        if tau_a < 0.0 or tau_b < 0.0:
+            continue
+        wall_r = (1.0 - f) * tau_a + f * tau_b
+        cval = wall_r - rho - scope_radius_m
+        if cval >= 0.0:
+            continue
+        touching += 1
+        idx[0] = k * p + ja
+        idx[1] = k * p + (ja + 1) % p
+        idx[2] = (k + 1) * p + jb
+        idx[3] = (k + 1) * p + (jb + 1) % p
+        wt[0] = (1.0 - f) * (1.0 - wa)
+        wt[1] = (1.0 - f) * wa
+        wt[2] = f * (1.0 - wb)
+        wt[3] = f * wb
+        w_wall = 0.0
+        for m in range(4):
+            w_wall += wt[m] * wt[m] * wall_inv_mass[idx[m]]
+        im = rod_inv_mass[i]
+        iib = rod_inv_inertia_body[i]
+        # Scope gradient -e at lever arm a: generalised inverse mass 1/m + (a x e)^T I^-1 (a x e).
+        u0 = ay * e[2] - az * e[1]
+        u1 = az * e[0] - ax * e[2]
+        u2 = ax * e[1] - ay * e[0]
+        w_scope = im + _rotation_weight(o, iib, u0, u1, u2)
+        wsum = w_scope + w_wall
+        if wsum + alpha <= 0.0:
+            continue
+        dl = (-cval - alpha * normal_multiplier[q]) / (wsum + alpha)
+        if dl <= 0.0:
+            continue
+        normal_multiplier[q] += dl
+        normal_out[q, 0] = e[0]
+        normal_out[q, 1] = e[1]
+        normal_out[q, 2] = e[2]
+        if im > 0.0:
+            _apply_to_segment(rod_position_m[i], o, im, iib, ax, ay, az, -e[0], -e[1], -e[2], dl)
+        for m in range(4):
+            pi = idx[m]
+            s = wt[m] * wall_inv_mass[pi] * dl
+            wall_position_m[pi, 0] += s * e[0]
+            wall_position_m[pi, 1] += s * e[1]
+            wall_position_m[pi, 2] += s * e[2]
+            fs = wt[m] * dl * force_scale
+            particle_force_N[pi, 0] += fs * e[0]
+            particle_force_N[pi, 1] += fs * e[1]
+            particle_force_N[pi, 2] += fs * e[2]
+        fn = dl * force_scale
+        segment_force_N[i, 0] -= fn * e[0]
+        segment_force_N[i, 1] -= fn * e[1]
+        segment_force_N[i, 2] -= fn * e[2]
+        # Moment about the segment centre of the force -e fn at the axis point (the surface point a + r e gives
+        # the same moment: e x e = 0).
+        segment_moment_Nm[i, 0] -= fn * u0
+        segment_moment_Nm[i, 1] -= fn * u1
+        segment_moment_Nm[i, 2] -= fn * u2
+
+        # Friction: relative tangential motion over the substep of the scope's surface point and the wall point.
+        if friction_coefficient <= 0.0:
+            continue
+        o = rod_orientation[i]
+        po = rod_prev_orientation[i]
+        # Surface point in body coordinates: (0, 0, offset) + r R^T e.
+        l0, l1, l2 = quat_rotate_scalar(o[0], -o[1], -o[2], -o[3], scope_radius_m * e[0], scope_radius_m * e[1],
+                           scope_radius_m * e[2])
+        l2 += sample_offset_m[q]
+        r0, r1, r2 = quat_rotate_scalar(o[0], o[1], o[2], o[3], l0, l1, l2)
+        s0, s1, s2 = quat_rotate_scalar(po[0], po[1], po[2], po[3], l0, l1, l2)
+        m0 = (rod_position_m[i, 0] + r0) - (rod_prev_position_m[i, 0] + s0)
+        m1 = (rod_position_m[i, 1] + r1) - (rod_prev_position_m[i, 1] + s1)
+        m2 = (rod_position_m[i, 2] + r2) - (rod_prev_position_m[i, 2] + s2)
+        for m in range(4):
+            pi = idx[m]
+            m0 -= wt[m] * (wall_position_m[pi, 0] - wall_prev_position_m[pi, 0])
+            m1 -= wt[m] * (wall_position_m[pi, 1] - wall_prev_position_m[pi, 1])
+            m2 -= wt[m] * (wall_position_m[pi, 2] - wall_prev_position_m[pi, 2])
+        mn = m0 * e[0] + m1 * e[1] + m2 * e[2]
+        m0 -= mn * e[0]
+        m1 -= mn * e[1]
+        m2 -= mn * e[2]
+        slip = math.sqrt(m0 * m0 + m1 * m1 + m2 * m2)
+        if slip < 1e-15:
+            continue
+        n0 = -m0 / slip  # the direction the scope point must move to cancel the slip
+        n1 = -m1 / slip
+        n2 = -m2 / slip
+        v0 = r1 * n2 - r2 * n1
+        v1 = r2 * n0 - r0 * n2
+        v2 = r0 * n1 - r1 * n0
+        w_t = im + _rotation_weight(o, iib, v0, v1, v2) + w_wall
+        if w_t <= 0.0:
+            continue
+        dlt = slip / w_t
+        limit = friction_coefficient * normal_multiplier[q] - friction_multiplier[q]
+        if dlt > limit:
+            dlt = limit  # kinetic: the Coulomb cone's edge
+        if dlt <= 0.0:
+            continue
+        friction_multiplier[q] += dlt
+        if im > 0.0:
+            _apply_to_segment(rod_position_m[i], o, im, iib, r0, r1, r2, n0, n1, n2, dlt)
+        for m in range(4):
+            pi = idx[m]
+            s = wt[m] * wall_inv_mass[pi] * dlt
+            wall_position_m[pi, 0] -= s * n0
+            wall_position_m[pi, 1] -= s * n1
+            wall_position_m[pi, 2] -= s * n2
+            fs = wt[m] * dlt * force_scale
+            particle_force_N[pi, 0] -= fs * n0
+            particle_force_N[pi, 1] -= fs * n1
+            particle_force_N[pi, 2] -= fs * n2
+        ft = dlt * force_scale
+        segment_force_N[i, 0] += ft * n0
+        segment_force_N[i, 1] += ft * n1
+        segment_force_N[i, 2] += ft * n2
+        segment_moment_Nm[i, 0] += ft * v0
+        segment_moment_Nm[i, 1] += ft * v1
+        segment_moment_Nm[i, 2] += ft * v2
+    return touching
+
+
+@njit(cache=True, nogil=True)
+def scope_wall_clearance(points_m, wall_position_m, ring_count, particles_per_ring, sample_piece, scope_radius_m,
+                         out_clearance, out_s_fraction):
+    """Clearance (Q,) of each sample's capsule surface from the deformed wall in lumen coordinates:
+    R - rho - scope_radius_m (negative: that far outside the wall). out_s_fraction (Q,) gets k + f (the sample's
+    position along the rings). Samples behind the anal verge get +inf. Does not move anything."""
+    p = particles_per_ring
+    ga = np.empty(3)
+    gb = np.empty(3)
+    e = np.empty(3)
+    bvec = np.empty(3)
+    for q in range(points_m.shape[0]):
+        out_clearance[q] = np.inf
+        out_s_fraction[q] = -1.0
+        k = sample_piece[q]
+        if k < 0 or k > ring_count - 2:
+            continue
+        _fresh_centroid(wall_position_m, k, p, ga)
+        _fresh_centroid(wall_position_m, k + 1, p, gb)
+        t0 = gb[0] - ga[0]
+        t1 = gb[1] - ga[1]
+        t2 = gb[2] - ga[2]
+        tl = math.sqrt(t0 * t0 + t1 * t1 + t2 * t2)
+        t0 /= tl
+        t1 /= tl
+        t2 /= tl
+        x0, x1, x2 = points_m[q, 0], points_m[q, 1], points_m[q, 2]
+        f = ((x0 - ga[0]) * t0 + (x1 - ga[1]) * t1 + (x2 - ga[2]) * t2) / tl
+        if f < 0.0 and k == 0:
+            continue
+        f = min(max(f, 0.0), 1.0)
+        out_s_fraction[q] = k + f
+        d0 = x0 - (ga[0] + f * (gb[0] - ga[0]))
+        d1 = x1 - (ga[1] + f * (gb[1] - ga[1]))
+        d2 = x2 - (ga[2] + f * (gb[2] - ga[2]))
+        dt = d0 * t0 + d1 * t1 + d2 * t2
+        d0 -= dt * t0
+        d1 -= dt * t1
+        d2 -= dt * t2
+        rho = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        if rho < 1e-9:
+            # On the centreline: any radial direction will do; take the one normal to t and the least aligned axis.
+            if abs(t0) < 0.9:
+                d0, d1, d2 = 0.0, -t2, t1  # x cross t
+            else:
+                d0, d1, d2 = t2, 0.0, -t0  # y cross t
+            rho_dir = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+            d0 /= rho_dir
+            d1 /= rho_dir
+            d2 /= rho_dir
+            e[0] = d0
+            e[1] = d1
+            e[2] = d2
+            rho = 0.0
+        else:
+            e[0] = d0 / rho
+            e[1] = d1 / rho
+            e[2] = d2 / rho
+        bvec[0] = t1 * e[2] - t2 * e[1]
+        bvec[1] = t2 * e[0] - t0 * e[2]
+        bvec[2] = t0 * e[1] - t1 * e[0]
+        tau_a, _ja, _wa = _ray_polygon(wall_position_m, k, p, ga, e, bvec)
+        tau_b, _jb, _wb = _ray_polygon(wall_position_m, k + 1, p, gb, e, bvec)
+        out_clearance[q] = (1.0 - f) * tau_a + f * tau_b - rho - scope_radius_m

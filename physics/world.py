@@ -1,0 +1,457 @@
+"""One world: the scope rod and the colon wall stepped together in one XPBD substep loop, coupled by contact.
+
+DESIGN.md, "Solver" (one XPBD solver steps colon, scope and contacts together) and the Model / State / step style
+of NVIDIA Warp's warp/sim: `WorldModel` is static (rod model, colon model, contact model, entry point),
+`WorldState` holds what changes (rod state, colon state, contact state), `step_world(model, state, controls, dt_s,
+substeps)` advances it in place, `world_outputs` reads it.
+
+Per substep of length h (one numba kernel for the whole step, `_world_step_kernel`):
+  1. colon `apply_pressure` (insufflation kick), colon `predict`, rod `predict_segments` (kinematic segments placed
+     on the insertion axis at the substep's interpolated depth and roll);
+  2. zero the rod, wall, tether and contact multipliers;
+  3. `iterations` times: rod joints (`project_rod_joints`, direct block solve), wall distance constraints,
+     tethers, then scope-wall contact (samples re-located by their s locality, then `contact_passes` Gauss-Seidel
+     passes of `project_scope_wall_contacts`). Contact comes last among the scope's projections, so a scope point
+     leaves the substep inside the wall up to what one contact's correction undoes of its neighbours';
+  4. colon self-contact and lumen floor (wall only);
+  5. velocity updates of both bodies (XPBD: from the position change over the substep).
+Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
+the colon's gauge pressure (first-order lag) and its self-contact candidates (`update_contact_candidates`).
+
+Substeps: the colon's `recommended_substeps` (4 at 1/240 s on the default 5 mm grid), not the rod's 8. The rod's 8
+were chosen for particle-versus-capsule contact against a 5 mm grid; lumen-coordinate contact does not depend on the
+distance moved per substep (physics/contact.py), and the colon's wall is 90 % of the cost. Measured on the default
+scene (0.1 m/s straight insertion to 0.2 m): worst sample outside the wall 0.09 mm at 4 substeps and 0.05 mm at 8,
+tip within 1.1 mm of each other, 4.7 against 8.7 ms per step.
+
+Contact passes: the samples of one segment and its neighbours share the segment's correction, so a Gauss-Seidel
+pass leaves a residual where several samples press at once (a scope buckling in the sigmoid). Measured, 0.1 m/s
+straight insertion to 0.4 m (the scope loops in the sigmoid, wall strain above 1): worst sample outside the wall
+1.44 mm with one pass, 0.34 mm with two (CONTACT_PASSES), for 0.7 ms more per step.
+
+Determinism: every loop runs in a fixed order on one thread, so the same model, state, controls and dt give
+bit-identical states.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from physics.colon_body import (
+    ColonBodyModel,
+    ColonBodyState,
+    ColonControls,
+    ColonOutputs,
+    apply_pressure,
+    colon_outputs,
+    predict,
+    project_lumen_floor,
+    project_self_contact,
+    project_tethers,
+    project_wall_constraints,
+    recommended_substeps,
+    rest_state,
+    update_contact_candidates,
+    update_velocities,
+)
+from physics.contact import (
+    DEFAULT_FRICTION_COEFFICIENT,
+    ContactState,
+    build_contact,
+    empty_contact_state,
+    locate_samples_global,
+    locate_samples_local,
+    project_scope_wall_contacts,
+    ring_centroids,
+    sample_points,
+    scope_wall_clearance,
+)
+from physics.scope_rod import (
+    DEFAULT_DAMPING_PER_S,
+    RodControls,
+    RodModel,
+    RodOutputs,
+    RodState,
+    per_segment,
+    insertion_frame,
+    joint_compliance,
+    joint_rest_rotation,
+    predict_segments,
+    project_rod_joints,
+    quat_multiply,
+    quat_rotate,
+    rest_quaternions,
+    rod_outputs,
+    straight_state,
+    update_segment_velocities,
+)
+
+#: Fewest substeps per 1/240 s step (see the module docstring, "Substeps").
+MIN_SUBSTEPS = 4
+#: Contact passes per iteration (see the module docstring, "Contact passes").
+CONTACT_PASSES = 2
+
+
+@dataclass(frozen=True)
+class WorldModel:
+    """Static parts of the world.
+
+    - rod: RodModel (S segments); colon: ColonBodyModel (R rings of P particles, N = R P); contact: ContactModel.
+    - entry_point_m (3,): the anal verge (the colon centreline's first point). entry_orientation (4,): insertion
+      frame (w, x, y, z), +z the insertion axis (the centreline's first tangent), +y the unrolled handle's image-up.
+    - gravity_m_s2 (3,): world frame; off by default (the colon's rest pose already carries its weight).
+    - rod_damping_per_s: viscous loss on free rod segments (1/s); colon damping comes from its material.
+    """
+
+    rod: RodModel
+    colon: ColonBodyModel
+    contact: ContactModel
+    entry_point_m: np.ndarray
+    entry_orientation: np.ndarray
+    gravity_m_s2: np.ndarray
+    rod_damping_per_s: float
+
+    @property
+    def insertion_axis(self) -> np.ndarray:
+        """Unit insertion axis (3,) in the world frame."""
+        return quat_rotate(self.entry_orientation[None, :], np.array([[0.0, 0.0, 1.0]]))[0]
+
+    @property
+    def default_substeps(self) -> int:
+        """Substeps per 1/240 s step: the colon's recommendation for its grid, at least MIN_SUBSTEPS."""
+        return max(MIN_SUBSTEPS, recommended_substeps(self.colon))
+
+
+@dataclass
+class WorldState:
+    """rod (RodState), colon (ColonBodyState), contact (ContactState); time_s: simulated time."""
+
+    rod: RodState
+    colon: ColonBodyState
+    contact: ContactState
+    time_s: float = 0.0
+
+    def copy(self) -> "WorldState":
+        """A deep copy."""
+        return WorldState(self.rod.copy(), self.colon.copy(), self.contact.copy(), self.time_s)
+
+
+@dataclass
+class WorldControls:
+    """What acts on the world in one step: the hands on the scope and the air (and loads) on the colon."""
+
+    rod: RodControls = field(default_factory=RodControls)
+    colon: ColonControls = field(default_factory=ColonControls)
+
+
+@dataclass(frozen=True)
+class WorldOutputs:
+    """What the rest of colosim reads after a step (S segments, K coils, N particles).
+
+    - tip_position_m (3,), tip_orientation (4,), camera_forward (3,), camera_up (3,): the tip pose (rod_outputs).
+    - coil_positions_m (K, 3); inserted_length_m.
+    - handle_axial_force_N (+ pushing in), handle_torque_Nm (+ in the roll direction).
+    - tip_contact_force_N (3,): wall force on the tip segment (the distal 10 mm). shaft_contact_force_N (S, 3): per
+      segment. rod_contact_force_N (3,): sum over the rod. wall_contact_force_N (3,): sum over the wall (equal and
+      opposite). contact_load_N: sum of the magnitudes of the per-segment forces (a scalar "how hard the scope
+      leans on the colon"). Means over the last step's substeps.
+    - max_wall_strain: largest |strain| of any wall particle's hoop or axial links.
+    - tether_force_N (N,): force in each mesentery tether (the pain proxy); max_tether_force_N.
+    - rod: RodOutputs, colon: ColonOutputs (everything else).
+    """
+
+    tip_position_m: np.ndarray
+    tip_orientation: np.ndarray
+    camera_forward: np.ndarray
+    camera_up: np.ndarray
+    coil_positions_m: np.ndarray
+    inserted_length_m: float
+    handle_axial_force_N: float
+    handle_torque_Nm: float
+    tip_contact_force_N: np.ndarray
+    shaft_contact_force_N: np.ndarray
+    rod_contact_force_N: np.ndarray
+    wall_contact_force_N: np.ndarray
+    contact_load_N: float
+    max_wall_strain: float
+    tether_force_N: np.ndarray
+    max_tether_force_N: float
+    rod: RodOutputs
+    colon: ColonOutputs
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------------------------------
+
+
+def build_world(rod_model: RodModel, colon_model: ColonBodyModel, *,
+                friction_coefficient: float = DEFAULT_FRICTION_COEFFICIENT, contact_compliance_m_N: float = 0.0,
+                samples_per_segment: int = 3, up: np.ndarray | None = None,
+                gravity_m_s2: tuple[float, float, float] | np.ndarray = (0.0, 0.0, 0.0),
+                rod_damping_per_s: float = DEFAULT_DAMPING_PER_S) -> WorldModel:
+    """A world of `rod_model` fed into `colon_model` at its anal verge.
+
+    The entry point is the first rest ring centre and the insertion axis its centreline tangent (the rectum's
+    direction at the verge). `up` (3,): the handle's image-up before roll, made normal to the axis; default the
+    patient's anterior (-y in LPS), so "up" on the wheel bends toward the front of the patient at zero roll.
+    """
+    entry = np.asarray(colon_model.rest_ring_centre_m[0], dtype=np.float64).copy()
+    axis = np.asarray(colon_model.rest_ring_frame[0][:, 2], dtype=np.float64)
+    if up is None:
+        up = np.array([0.0, -1.0, 0.0])
+        if abs(float(np.dot(up, axis))) > 0.95:  # insertion along y: fall back to the head direction
+            up = np.array([0.0, 0.0, 1.0])
+    entry_q = insertion_frame(axis, np.asarray(up, dtype=np.float64))
+    contact = build_contact(rod_model.segment_length_m, rod_model.radius_m, friction_coefficient,
+                            contact_compliance_m_N, samples_per_segment)
+    return WorldModel(rod=rod_model, colon=colon_model, contact=contact, entry_point_m=entry,
+                      entry_orientation=entry_q, gravity_m_s2=np.asarray(gravity_m_s2, dtype=np.float64).reshape(3),
+                      rod_damping_per_s=float(rod_damping_per_s))
+
+
+def initial_world_state(model: WorldModel, insertion_depth_m: float = 0.0, roll_rad: float = 0.0) -> WorldState:
+    """The colon at rest and the scope `insertion_depth_m` in, its inserted part laid along the rest centreline.
+
+    The part outside lies on the insertion axis (the handle's); the part inside follows the colon's rest ring centres
+    with frames carried along by parallel transport from the insertion frame, so the scope starts bent like the
+    colon (its rest shape is straight: it pushes on the wall from the first step, as a real inserted scope does).
+    Every contact sample is then located on the rest centreline (global search once).
+    """
+    rod = straight_state(model.rod, model.entry_point_m, model.insertion_axis, insertion_depth_m=insertion_depth_m,
+                         roll_rad=roll_rad)
+    # straight_state builds its own insertion frame from `up`; use the world's so that roll 0 means the same thing.
+    rod.entry_orientation = model.entry_orientation.copy()
+    roll_q = np.array([[math.cos(0.5 * roll_rad), 0.0, 0.0, math.sin(0.5 * roll_rad)]])
+    rod.orientation[:] = quat_multiply(model.entry_orientation[None, :], roll_q)[0]
+    depth = rod.insertion_depth_m
+    colon = model.colon
+    centres = colon.rest_ring_centre_m
+    ring_s = colon.ring_s_m
+    free = np.flatnonzero(model.rod.segment_arc_from_tip_m < depth)  # distal segments, in order proximal -> tip
+    if free.size:
+        s_free = depth - model.rod.segment_arc_from_tip_m[free]
+        pos = np.stack([np.interp(s_free, ring_s, centres[:, a]) for a in range(3)], axis=1)
+        # Tangent at each centre from the interpolated centreline a little either side.
+        ds = 0.5 * colon.ring_spacing_m
+        ahead = np.stack([np.interp(s_free + ds, ring_s, centres[:, a]) for a in range(3)], axis=1)
+        behind = np.stack([np.interp(np.maximum(s_free - ds, 0.0), ring_s, centres[:, a]) for a in range(3)], axis=1)
+        tangent = ahead - behind
+        tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+        q = rod.orientation[free[0]].copy()
+        z_prev = quat_rotate(q[None, :], np.array([[0.0, 0.0, 1.0]]))[0]
+        for n, i in enumerate(free):  # builder only: S iterations of 3-vector work
+            q = _turn(q, z_prev, tangent[n])
+            z_prev = tangent[n]
+            rod.orientation[i] = q
+            rod.position_m[i] = pos[n]
+        rod.prev_position_m[:] = rod.position_m
+        rod.prev_orientation[:] = rod.orientation
+    colon_state = rest_state(colon)
+    contact = empty_contact_state(model.contact, model.rod.segment_count, colon.particle_count)
+    points = np.empty((model.contact.sample_count, 3))
+    sample_points(rod.position_m, rod.orientation, model.contact.sample_segment, model.contact.sample_offset_m, points)
+    centroid = np.empty((colon.ring_count, 3))
+    ring_centroids(colon_state.position_m, colon.ring_count, colon.particles_per_ring, centroid)
+    locate_samples_global(points, centroid, contact.sample_piece)
+    return WorldState(rod=rod, colon=colon_state, contact=contact)
+
+
+def _turn(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """q (4,) rotated by the smallest rotation taking unit a (3,) to unit b (3,) (parallel transport of a frame)."""
+    v = np.cross(a, b)
+    c = float(np.dot(a, b))
+    if c < -0.999999:
+        raise ValueError("initial_world_state: the centreline turns back on itself between two scope segments")
+    r = np.array([1.0 + c, v[0], v[1], v[2]])
+    r /= np.linalg.norm(r)
+    return quat_multiply(r[None, :], q[None, :])[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Step and outputs
+# --------------------------------------------------------------------------------------------------------------
+
+
+def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt_s: float,
+               substeps: int | None = None, *, iterations: int = 1, contact_passes: int = CONTACT_PASSES) -> WorldState:
+    """Advance rod, colon and contacts by `dt_s` in `substeps` XPBD substeps (default `model.default_substeps`
+    scaled to dt_s) of `iterations` sweeps each (`contact_passes` contact passes per sweep). Updates `state` in
+    place and returns it.
+
+    The handle's insertion depth and roll move linearly over the substeps from the state's values to the controls'
+    (as in `step_rod`); the colon's gauge pressure follows the insufflation setting with the material's time
+    constant (as in `step_colon`).
+    """
+    if substeps is None:
+        substeps = max(1, int(math.ceil(model.default_substeps * dt_s * 240.0 - 1e-9)))
+    if not (dt_s > 0 and substeps >= 1 and iterations >= 1 and contact_passes >= 1):
+        raise ValueError(f"step_world needs dt_s > 0, substeps >= 1, iterations >= 1; got {dt_s}, {substeps}, "
+                         f"{iterations}")
+    rod_m, colon_m, contact_m = model.rod, model.colon, model.contact
+    rod, colon, contact = state.rod, state.colon, state.contact
+    rc, cc = controls.rod, controls.colon
+    seg_count = rod_m.segment_count
+    depth = float(np.clip(rc.insertion_depth_m, 0.0, rod_m.max_insertion_m))
+    rest_rotation = joint_rest_rotation(rod_m, rc)
+    compliance = joint_compliance(rod_m, rc.stiffness_scale)
+    rod_force = per_segment(rc.external_force_N, seg_count)
+    rod_torque = per_segment(rc.external_torque_Nm, seg_count)
+
+    n = colon_m.particle_count
+    insufflation = float(np.clip(cc.insufflation, -1.0, 1.0))
+    target_Pa = insufflation * colon_m.insufflation_pressure_Pa
+    if colon_m.pressure_time_constant_s > 0:
+        blend = -math.expm1(-dt_s / colon_m.pressure_time_constant_s)
+        pressure = colon.pressure_Pa + (target_Pa - colon.pressure_Pa) * blend
+    else:
+        pressure = target_Pa
+    wall_force = (np.zeros((n, 3)) if cc.external_force_N is None
+                  else np.ascontiguousarray(cc.external_force_N, dtype=np.float64).reshape(n, 3))
+    update_contact_candidates(colon_m, colon, dt_s)
+
+    handle = np.zeros(6)
+    _world_step_kernel(
+        # rod
+        rod.position_m, rod.orientation, rod.velocity_m_s, rod.angular_velocity_rad_s, rod.prev_position_m,
+        rod.prev_orientation, rod.multiplier, rod.kinematic, rod_m.segment_mass_kg, rod_m.segment_inertia_kg_m2,
+        0.5 * rod_m.segment_length_m, rod_m.segment_arc_from_tip_m, rest_rotation, compliance, rod.entry_point_m,
+        rod.entry_orientation, float(rod.insertion_depth_m), depth, float(rod.roll_rad), float(rc.roll_rad),
+        model.gravity_m_s2, rod_force, rod_torque, model.rod_damping_per_s,
+        # colon
+        colon.position_m, colon.prev_position_m, colon.velocity_m_s, colon.wall_multiplier, colon.tether_multiplier,
+        colon_m.rest_position_m, colon_m.inv_mass, wall_force, colon_m.constraint_i, colon_m.constraint_j,
+        colon_m.rest_length_m, colon_m.compliance_m_N, colon_m.compression_compliance_m_N,
+        colon_m.tether_compliance_m_N, colon_m.area_m2, colon_m.ring_count, colon_m.particles_per_ring,
+        float(pressure), colon_m.rest_centroid_distance_m, colon_m.collapse_radius_fraction,
+        colon_m.lumen_floor_fraction, colon.contact_pairs, colon.contact_count, colon_m.contact_radius_m,
+        colon_m.damping_per_s,
+        # contact
+        contact_m.sample_segment, contact_m.sample_offset_m, contact.sample_piece, contact_m.scope_radius_m,
+        contact_m.friction_coefficient, contact_m.compliance_m_N, contact_m.search_window_rings,
+        contact.normal_multiplier, contact.friction_multiplier, contact.normal, contact.segment_force_N,
+        contact.segment_moment_Nm, contact.particle_force_N,
+        # step
+        float(dt_s), int(substeps), int(iterations), int(contact_passes), handle,
+    )
+    rod.insertion_depth_m = depth
+    rod.roll_rad = float(rc.roll_rad)
+    rod.handle_force_N = handle[:3].copy()
+    rod.handle_moment_Nm = handle[3:].copy()
+    rod.time_s += float(dt_s)
+    colon.insufflation = insufflation
+    colon.pressure_Pa = float(pressure)
+    colon.substep_s = float(dt_s) / substeps
+    colon.time_s += float(dt_s)
+    state.time_s += float(dt_s)
+    return state
+
+
+@njit(cache=True, nogil=True)
+def _world_step_kernel(
+        rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, rod_multiplier, rod_kinematic, rod_mass,
+        rod_inertia, rod_half_length, rod_arc_from_tip, rest_rotation, joint_compl, entry_point, entry_q,
+        depth_start, depth_end, roll_start, roll_end, gravity, rod_ext_force, rod_ext_torque, rod_damping_per_s,
+        wall_pos, wall_prev_pos, wall_vel, wall_multiplier, tether_multiplier, wall_rest_pos, wall_inv_mass,
+        wall_ext_force, ci, cj, rest_len, compl, compression_compl, tether_compl, area, ring_count, per_ring,
+        pressure_Pa, rest_centroid_distance, collapse_fraction, floor_fraction, pairs, pair_count, contact_radius,
+        wall_damping_per_s,
+        sample_segment, sample_offset, sample_piece, scope_radius, friction, contact_compl, window,
+        normal_multiplier, friction_multiplier, normal_out, segment_force, segment_moment, particle_force,
+        dt_s, substeps, iterations, contact_passes, handle_out):
+    """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
+    ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (6,): mean force (N) and moment
+    (N·m) of the handle on the free rod over the substeps."""
+    n_seg = rod_pos.shape[0]
+    h = dt_s / substeps
+    rod_damping = math.exp(-rod_damping_per_s * h)
+    wall_damping = math.exp(-wall_damping_per_s * h)
+    rest_quat = rest_quaternions(rest_rotation)
+    inv_mass = np.empty(n_seg)
+    inv_inertia = np.empty((n_seg, 3))
+    centroid = np.empty((ring_count, 3))
+    points = np.empty((sample_segment.shape[0], 3))
+    force_scale = 1.0 / (h * h * substeps)
+    for a in range(6):
+        handle_out[a] = 0.0
+    segment_force[:, :] = 0.0
+    segment_moment[:, :] = 0.0
+    particle_force[:, :] = 0.0
+    for k in range(substeps):
+        frac = (k + 1.0) / substeps
+        depth = depth_start + (depth_end - depth_start) * frac
+        roll = roll_start + (roll_end - roll_start) * frac
+        apply_pressure(wall_pos, wall_vel, wall_inv_mass, area, ring_count, per_ring, pressure_Pa,
+                       rest_centroid_distance, collapse_fraction, h)
+        predict(wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, wall_ext_force, wall_damping, h)
+        n_kin = predict_segments(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, rod_kinematic,
+                                 inv_mass, inv_inertia, rod_mass, rod_inertia, rod_arc_from_tip, entry_point, entry_q,
+                                 depth, roll, gravity, rod_ext_force, rod_ext_torque, rod_damping, h)
+        rod_multiplier[:, :] = 0.0
+        wall_multiplier[:] = 0.0
+        tether_multiplier[:, :] = 0.0
+        normal_multiplier[:] = 0.0
+        friction_multiplier[:] = 0.0
+        normal_out[:, :] = 0.0
+        for _ in range(iterations):
+            project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
+                               rod_multiplier, h)
+            project_wall_constraints(wall_pos, wall_inv_mass, ci, cj, rest_len, compl, compression_compl,
+                                     wall_multiplier, h)
+            project_tethers(wall_pos, wall_rest_pos, wall_inv_mass, tether_compl, tether_multiplier, h)
+            # s locality: each sample keeps its centreline piece and looks only a few rings either side.
+            ring_centroids(wall_pos, ring_count, per_ring, centroid)
+            sample_points(rod_pos, rod_q, sample_segment, sample_offset, points)
+            locate_samples_local(points, centroid, sample_piece, window)
+            for _ in range(contact_passes):
+                project_scope_wall_contacts(rod_pos, rod_q, rod_prev_pos, rod_prev_q, inv_mass, inv_inertia, wall_pos,
+                                            wall_prev_pos, wall_inv_mass, ring_count, per_ring, sample_segment,
+                                            sample_offset, sample_piece, scope_radius, friction, contact_compl,
+                                            normal_multiplier, friction_multiplier, normal_out, segment_force,
+                                            segment_moment, particle_force, force_scale, h)
+        project_self_contact(wall_pos, wall_inv_mass, pairs, pair_count, contact_radius)
+        project_lumen_floor(wall_pos, wall_inv_mass, ring_count, per_ring, rest_centroid_distance, floor_fraction)
+        update_velocities(wall_pos, wall_prev_pos, wall_vel, h)
+        update_segment_velocities(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, h)
+        if 0 < n_kin < n_seg:
+            # Force on the first free segment from the entry joint is -lambda_pos / h², moment lambda_ang / h².
+            jb = n_kin - 1
+            scale = 1.0 / (h * h * substeps)
+            for a in range(3):
+                handle_out[a] -= rod_multiplier[jb, a] * scale
+                handle_out[3 + a] += rod_multiplier[jb, 3 + a] * scale
+
+
+def scope_clearance(model: WorldModel, state: WorldState) -> tuple[np.ndarray, np.ndarray]:
+    """Clearance (Q,) of every contact sample's capsule surface from the deformed wall, in lumen coordinates (m;
+    negative = outside the wall by that much; +inf behind the anal verge), and each sample's ring position (Q,)
+    (k + f, -1 behind the verge). Uses the samples' current pieces; moves nothing."""
+    c = model.contact
+    points = np.empty((c.sample_count, 3))
+    sample_points(state.rod.position_m, state.rod.orientation, c.sample_segment, c.sample_offset_m, points)
+    clearance = np.empty(c.sample_count)
+    ring_pos = np.empty(c.sample_count)
+    scope_wall_clearance(points, state.colon.position_m, model.colon.ring_count, model.colon.particles_per_ring,
+                         state.contact.sample_piece, c.scope_radius_m, clearance, ring_pos)
+    return clearance, ring_pos
+
+
+def world_outputs(model: WorldModel, state: WorldState) -> WorldOutputs:
+    """Tip pose, coils, inserted length, handle load, contact forces, wall strain and tether forces of `state`."""
+    ro = rod_outputs(model.rod, state.rod)
+    co = colon_outputs(model.colon, state.colon)
+    seg_force = state.contact.segment_force_N.copy()
+    return WorldOutputs(
+        tip_position_m=ro.tip_position_m, tip_orientation=ro.tip_orientation, camera_forward=ro.camera_forward,
+        camera_up=ro.camera_up, coil_positions_m=ro.coil_positions_m, inserted_length_m=ro.inserted_length_m,
+        handle_axial_force_N=ro.handle_axial_force_N, handle_torque_Nm=ro.handle_torque_Nm,
+        tip_contact_force_N=seg_force[-1].copy(), shaft_contact_force_N=seg_force,
+        rod_contact_force_N=seg_force.sum(axis=0), wall_contact_force_N=state.contact.particle_force_N.sum(axis=0),
+        contact_load_N=float(np.linalg.norm(seg_force, axis=1).sum()), max_wall_strain=float(co.wall_strain.max()),
+        tether_force_N=co.tether_force_magnitude_N, max_tether_force_N=float(co.tether_force_magnitude_N.max()),
+        rod=ro, colon=co,
+    )

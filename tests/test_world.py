@@ -1,0 +1,230 @@
+"""Scope and colon in one world (physics/world.py, physics/contact.py): insertion, no tunnelling, wall push,
+determinism, action and reaction.
+
+The default scope is fed from the anal verge of the procedural default colon (seed 0) along the centreline's first
+tangent. The rectum of this colon turns by about 45° within 8 cm of the verge, so a straight insertion of 0.1 m
+must be deflected by the wall: the scope can only follow the rectum through contact. "Inside the wall" is measured
+here independently of physics/contact.py (numpy, every 8th step): each capsule sample is placed on the nearest piece
+of the deformed ring-centroid polyline, and its distance from that polyline plus the scope radius is compared with
+the distance to the deformed ring polygons (ray cast from the ring centroids, interpolated between the two rings).
+Contact's own clearance (`scope_clearance`) is checked every step as well. Warm run about 30 s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physics.colon_body import build_colon_body
+from physics.contact import sample_points
+from physics.scope_rod import RodControls, build_rod
+from physics.world import (
+    WorldControls,
+    build_world,
+    initial_world_state,
+    scope_clearance,
+    step_world,
+    world_outputs,
+)
+from sim.colon.asset import SEGMENT_NAMES
+from sim.colon.procedural import generate_colon
+from sim.scope_file import load_scope
+
+DT_S = 1.0 / 240.0
+#: The brief's tolerance: no scope point more than 1 mm outside the deformed wall.
+OUTSIDE_TOLERANCE_M = 0.001
+
+
+@pytest.fixture(scope="module")
+def world():
+    asset = generate_colon(0)
+    colon = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                             asset.radius_m, asset.ring_segment, SEGMENT_NAMES)
+    return build_world(build_rod(load_scope()), colon)
+
+
+def _outside_distance_m(model, state) -> float:
+    """Largest distance (m) by which a free scope sample's capsule surface lies outside the deformed wall, measured
+    in lumen coordinates without physics/contact.py's locator or ray cast (0 when all are inside)."""
+    colon = model.colon
+    p = colon.particles_per_ring
+    ring = state.colon.position_m.reshape(colon.ring_count, p, 3)
+    g = ring.mean(axis=1)
+    c = model.contact
+    points = np.empty((c.sample_count, 3))
+    sample_points(state.rod.position_m, state.rod.orientation, c.sample_segment, c.sample_offset_m, points)
+    free = ~state.rod.kinematic[c.sample_segment]
+    worst = 0.0
+    a = g[1:] - g[:-1]
+    aa = np.einsum("ij,ij->i", a, a)
+    for x in points[free]:
+        f = np.clip(np.einsum("ij,ij->i", x - g[:-1], a) / aa, 0.0, 1.0)
+        d = x - (g[:-1] + f[:, None] * a)
+        k = int(np.argmin(np.einsum("ij,ij->i", d, d)))
+        t = a[k] / np.sqrt(aa[k])
+        f_raw = float(np.dot(x - g[k], a[k]) / aa[k])
+        if k == 0 and f_raw < 0.0:
+            continue  # behind the anal verge
+        radial = d[k] - np.dot(d[k], t) * t
+        rho = float(np.linalg.norm(radial))
+        e = radial / rho
+        b = np.cross(t, e)
+        wall = []
+        for m in (k, k + 1):
+            q = ring[m] - g[m]
+            u, v = q @ e, q @ b
+            u1, v1 = np.roll(u, -1), np.roll(v, -1)
+            cross = (v <= 0) != (v1 <= 0)
+            w = v[cross] / (v[cross] - v1[cross])
+            tau = u[cross] + w * (u1[cross] - u[cross])
+            wall.append(tau[tau > 0].min())
+        radius = (1.0 - f[k]) * wall[0] + f[k] * wall[1]
+        worst = max(worst, rho + model.contact.scope_radius_m - radius)
+    return worst
+
+
+def _insert(model, speed_m_s: float, duration_s: float):
+    """Feed the scope straight in at `speed_m_s`; returns (state, worst outside distance independent, worst by
+    contact's own clearance, tip path (steps, 3))."""
+    state = initial_world_state(model)
+    worst = 0.0
+    worst_own = 0.0
+    tips = []
+    steps = int(round(duration_s / DT_S))
+    for n in range(steps):
+        controls = WorldControls(RodControls(insertion_depth_m=speed_m_s * (n + 1) * DT_S))
+        step_world(model, state, controls, DT_S)
+        clearance, _ = scope_clearance(model, state)
+        worst_own = max(worst_own, -float(clearance.min()))
+        if n % 8 == 7 or n == steps - 1:
+            worst = max(worst, _outside_distance_m(model, state))
+        tips.append(world_outputs(model, state).tip_position_m if n % 24 == 23 else None)
+    return state, worst, worst_own, [t for t in tips if t is not None]
+
+
+@pytest.mark.parametrize("speed_m_s, duration_s", [(0.05, 2.0), (0.1, 1.2)])
+def test_straight_insertion_stays_inside_the_wall(world, speed_m_s, duration_s):
+    """(1) 0.05 m/s for 2 s and (2) 0.1 m/s (the fastest a person inserts) for 1.2 s (0.12 m, past the first
+    bend): the tip advances, nothing is NaN, and no capsule point ends more than 1 mm outside the deformed wall."""
+    state, worst, worst_own, tips = _insert(world, speed_m_s, duration_s)
+    assert np.isfinite(state.rod.position_m).all() and np.isfinite(state.colon.position_m).all()
+    out = world_outputs(world, state)
+    depth = speed_m_s * duration_s
+    assert out.inserted_length_m == pytest.approx(depth)
+    advance = float(np.dot(out.tip_position_m - world.entry_point_m, world.insertion_axis))
+    assert advance > 0.7 * depth  # the tip went in (the rectum bends, so not all of it along the axis)
+    progress = [float(np.dot(t - world.entry_point_m, world.insertion_axis)) for t in tips]
+    assert all(b > a - 1e-4 for a, b in zip(progress, progress[1:]))  # steadily forward
+    assert out.contact_load_N > 0.0  # the bend was taken through contact
+    print(f"speed {speed_m_s} m/s: worst outside {1e3 * worst:.3f} mm (independent), {1e3 * worst_own:.3f} mm "
+          f"(contact's clearance); contact load {out.contact_load_N:.2f} N")
+    assert worst <= OUTSIDE_TOLERANCE_M
+    assert worst_own <= OUTSIDE_TOLERANCE_M
+
+
+@pytest.fixture(scope="module")
+def pushed(world):
+    """Scope inserted 0.04 m at 0.1 m/s, then the up wheel turned to its limit over 0.5 s and held 0.5 s."""
+    state = initial_world_state(world)
+    depth = 0.04
+    for n in range(int(round(depth / 0.1 / DT_S))):
+        step_world(world, state, WorldControls(RodControls(insertion_depth_m=0.1 * (n + 1) * DT_S)), DT_S)
+    straight = state.copy()
+    full = world.rod.angulation_up_rad
+    for n in range(240):
+        wheel = full * min(1.0, (n + 1) / 120.0)
+        step_world(world, state, WorldControls(RodControls(insertion_depth_m=depth, wheel_up_down_rad=wheel)), DT_S)
+    return straight, state
+
+
+def _outward_displacement_m(model, state) -> np.ndarray:
+    """Displacement (N,) of each wall particle from rest along its rest outward ring radius (m)."""
+    colon = model.colon
+    frame = colon.rest_ring_frame[colon.ring_index]
+    radial = colon.rest_position_m - colon.rest_ring_centre_m[colon.ring_index]
+    radial -= np.einsum("ij,ij->i", radial, frame[:, :, 2])[:, None] * frame[:, :, 2]
+    radial /= np.linalg.norm(radial, axis=1, keepdims=True)
+    return np.einsum("ij,ij->i", state.colon.position_m - colon.rest_position_m, radial)
+
+
+def test_angulated_tip_pushes_the_wall_out(world, pushed):
+    """(3) Full angulation against the wall: particles near the tip move outward by millimetres, and the wall's
+    force on the tip is non-zero and points back into the lumen (toward the deformed centreline)."""
+    straight, state = pushed
+    out = world_outputs(world, state)
+    tip = out.tip_position_m
+    near = np.linalg.norm(state.colon.position_m - tip, axis=1) < 0.03
+    before = _outward_displacement_m(world, straight)[near].max()
+    after = _outward_displacement_m(world, state)[near].max()
+    print(f"wall near the tip: outward {1e3 * before:.2f} mm before angulation, {1e3 * after:.2f} mm after; "
+          f"tip force {out.tip_contact_force_N.round(3)} N")
+    assert after > 0.003 and after > before + 0.002
+    force = out.tip_contact_force_N
+    assert np.linalg.norm(force) > 0.5
+    # Into the lumen: against the tip's radial offset from the ring centroids around it.
+    colon = world.colon
+    g = state.colon.position_m.reshape(colon.ring_count, colon.particles_per_ring, 3).mean(axis=1)
+    k = int(np.argmin(np.linalg.norm(g - tip, axis=1)))
+    t = g[min(k + 1, colon.ring_count - 1)] - g[max(k - 1, 0)]
+    t /= np.linalg.norm(t)
+    radial = tip - g[k]
+    radial -= np.dot(radial, t) * t
+    assert np.dot(force, radial) < -0.8 * np.linalg.norm(force) * np.linalg.norm(radial)
+    assert np.isfinite(state.colon.position_m).all()
+    assert _outside_distance_m(world, state) <= OUTSIDE_TOLERANCE_M
+
+
+def test_action_equals_reaction(world, pushed):
+    """(5) Contact forces on the rod sum to minus those on the wall; and at rest (no gravity) the handle's force on
+    the rod balances the wall's, so the multipliers are forces the rod actually feels."""
+    _straight, state = pushed
+    out = world_outputs(world, state)
+    assert np.linalg.norm(out.rod_contact_force_N) > 0.5
+    np.testing.assert_allclose(out.rod_contact_force_N, -out.wall_contact_force_N, atol=1e-9)
+    balance = out.rod_contact_force_N + state.rod.handle_force_N
+    assert np.linalg.norm(balance) < 0.05 * np.linalg.norm(out.rod_contact_force_N)
+    # Friction stays inside the Coulomb cone of every contact.
+    mu = world.contact.friction_coefficient
+    assert np.all(state.contact.friction_multiplier <= mu * state.contact.normal_multiplier + 1e-15)
+
+
+def test_deterministic(world):
+    """(4) Two runs from the same state with the same controls are bit-identical."""
+    def run():
+        state = initial_world_state(world, insertion_depth_m=0.03)
+        for n in range(120):
+            controls = WorldControls(RodControls(insertion_depth_m=0.03 + 0.1 * (n + 1) * DT_S,
+                                                 roll_rad=0.5 * n * DT_S, wheel_left_right_rad=1.0))
+            step_world(world, state, controls, DT_S)
+        return state
+
+    a, b = run(), run()
+    for x, y in ((a.rod.position_m, b.rod.position_m), (a.rod.orientation, b.rod.orientation),
+                 (a.colon.position_m, b.colon.position_m), (a.contact.segment_force_N, b.contact.segment_force_N)):
+        assert np.array_equal(x, y)
+    assert np.abs(a.contact.segment_force_N).sum() > 0.0
+
+
+def test_friction_resists_handle_roll(world):
+    """Coulomb friction (mu = 0.15) carries the wall's drag on the pressed tip back to the handle: rolling the
+    angulated, pressed tip takes a handle torque of about mu * contact force * the tip's offset from the roll axis
+    (0.15 * ~3.7 N * ~2 cm ~ 0.01 N·m); without friction the torque is near zero."""
+    torques = {}
+    for mu in (world.contact.friction_coefficient, 0.0):
+        model = build_world(world.rod, world.colon, friction_coefficient=mu)
+        state = initial_world_state(model)
+        for n in range(96):
+            step_world(model, state, WorldControls(RodControls(insertion_depth_m=0.1 * (n + 1) * DT_S)), DT_S)
+        full = model.rod.angulation_up_rad
+        for n in range(240):
+            wheel = full * min(1.0, (n + 1) / 120.0)
+            step_world(model, state, WorldControls(RodControls(insertion_depth_m=0.04, wheel_up_down_rad=wheel)),
+                       DT_S)
+        for n in range(120):
+            controls = RodControls(insertion_depth_m=0.04, wheel_up_down_rad=full, roll_rad=0.5 * (n + 1) * DT_S)
+            step_world(model, state, WorldControls(controls), DT_S)
+        torques[mu] = world_outputs(model, state).handle_torque_Nm
+    print(f"handle torque while rolling the pressed tip: {torques}")
+    with_friction = torques[world.contact.friction_coefficient]
+    assert with_friction > 0.005
+    assert with_friction > abs(torques[0.0]) + 0.005
