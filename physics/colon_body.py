@@ -614,16 +614,18 @@ def skin_render_mesh(model: ColonBodyModel, state: ColonBodyState, vertex_s_m: n
 
 
 @njit(cache=True, nogil=True)
-def _ring_centroids(position_m, ring_count, particles_per_ring):  # pragma: no cover - compiled
-    """Centroid (R, 3) of each ring's particles; particle k * P + j is particle j of ring k."""
-    g = np.zeros((ring_count, 3))
+def ring_centroids(position_m, ring_count, particles_per_ring, out):  # pragma: no cover - compiled
+    """Centroid of each ring's particles into out (R, 3) and return it; particle k * P + j is particle j of
+    ring k (position_m (R * P, 3))."""
     for k in range(ring_count):
+        for a in range(3):
+            out[k, a] = 0.0
         for j in range(particles_per_ring):
             for a in range(3):
-                g[k, a] += position_m[k * particles_per_ring + j, a]
+                out[k, a] += position_m[k * particles_per_ring + j, a]
         for a in range(3):
-            g[k, a] /= particles_per_ring
-    return g
+            out[k, a] /= particles_per_ring
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -643,7 +645,7 @@ def apply_pressure(position_m, velocity_m_s, inv_mass, area_m2, ring_count, part
         return
     r = ring_count
     p = particles_per_ring
-    g = _ring_centroids(position_m, r, p)
+    g = ring_centroids(position_m, r, p, np.empty((r, 3)))
     for k in range(r - 1):
         k0 = k - 1 if k > 0 else 0
         t0 = g[k + 1, 0] - g[k0, 0]
@@ -841,7 +843,7 @@ def find_self_contact_pairs(position_m, ring_count, particles_per_ring, contact_
     """
     r = ring_count
     p = particles_per_ring
-    g = _ring_centroids(position_m, r, p)
+    g = ring_centroids(position_m, r, p, np.empty((r, 3)))
     rad = np.zeros(r)
     for k in range(r):
         big = 0.0
@@ -927,7 +929,7 @@ def ring_frames(position_m, rest_centroid_tangent, rest_normal_ref, ring_local_x
     """
     r = ring_count
     p = particles_per_ring
-    g = _ring_centroids(position_m, r, p)
+    g = ring_centroids(position_m, r, p, np.empty((r, 3)))
     centre = np.empty((r, 3))
     frame = np.empty((r, 3, 3))
     stretch = np.empty(r * p)

@@ -168,23 +168,6 @@ def sample_points(rod_position_m, rod_orientation, sample_segment, sample_offset
 
 
 @njit(cache=True, nogil=True)
-def ring_centroids(position_m, ring_count, particles_per_ring, out):
-    """Centroids out (R, 3) of the rings of a wall of R * P particles (position_m (N, 3))."""
-    p = particles_per_ring
-    for k in range(ring_count):
-        g0 = 0.0
-        g1 = 0.0
-        g2 = 0.0
-        for j in range(p):
-            g0 += position_m[k * p + j, 0]
-            g1 += position_m[k * p + j, 1]
-            g2 += position_m[k * p + j, 2]
-        out[k, 0] = g0 / p
-        out[k, 1] = g1 / p
-        out[k, 2] = g2 / p
-
-
-@njit(cache=True, nogil=True)
 def _piece_distance2(x0, x1, x2, centroid, k):
     """Squared distance of point x from the centreline piece centroid[k] -> centroid[k + 1] (clamped)."""
     a0 = centroid[k + 1, 0] - centroid[k, 0]

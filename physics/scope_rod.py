@@ -585,6 +585,22 @@ def _quat_matrix(q, out):
 
 
 @njit(cache=True, nogil=True)
+def accumulate_handle_load(multiplier, n_kin, n_seg, h, substeps, handle_out):  # pragma: no cover - compiled
+    """Add one substep's share of the handle load to handle_out (6,): force (N) then moment (N m).
+
+    The force on segment n_kin (the first free one) from joint n_kin - 1 is gb^T lambda / h^2: -lambda_pos / h^2
+    and a moment lambda_ang / h^2 at the joint; averaged over the step's substeps. Nothing when no segment is
+    held or none is free.
+    """
+    if 0 < n_kin < n_seg:
+        jb = n_kin - 1
+        scale = 1.0 / (h * h * substeps)
+        for a in range(3):
+            handle_out[a] -= multiplier[jb, a] * scale
+            handle_out[3 + a] += multiplier[jb, 3 + a] * scale
+
+
+@njit(cache=True, nogil=True)
 def add_world_rotation(q, rx, ry, rz):
     """q <- normalise(q + 0.5 (0, r) q): apply a small world-frame rotation vector r to q (4,) in place."""
     dw, dx, dy, dz = _qmul(0.0, rx, ry, rz, q[0], q[1], q[2], q[3])
@@ -970,11 +986,4 @@ def _step_kernel(position_m, orientation, velocity_m_s, angular_velocity_rad_s, 
                                multiplier, h)
         update_segment_velocities(position_m, orientation, velocity_m_s, angular_velocity_rad_s, prev_position_m,
                                   prev_orientation, h)
-        if 0 < n_kin < n:
-            # Force on segment n_kin (first free) from joint n_kin - 1 is gb^T lambda / h²: -lambda_pos / h² and a
-            # moment lambda_ang / h² at the joint.
-            jb = n_kin - 1
-            scale = 1.0 / (h * h * substeps)
-            for a in range(3):
-                handle_out[a] -= multiplier[jb, a] * scale
-                handle_out[3 + a] += multiplier[jb, 3 + a] * scale
+        accumulate_handle_load(multiplier, n_kin, n, h, substeps, handle_out)

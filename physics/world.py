@@ -54,6 +54,7 @@ from physics.colon_body import (
     project_tethers,
     project_wall_constraints,
     recommended_substeps,
+    ring_centroids,
     rest_state,
     update_contact_candidates,
     update_velocities,
@@ -66,12 +67,12 @@ from physics.contact import (
     locate_samples_global,
     locate_samples_local,
     project_scope_wall_contacts,
-    ring_centroids,
     sample_points,
     scope_wall_clearance,
 )
 from physics.scope_rod import (
     DEFAULT_DAMPING_PER_S,
+    accumulate_handle_load,
     RodControls,
     RodModel,
     RodOutputs,
@@ -417,13 +418,7 @@ def _world_step_kernel(
         project_lumen_floor(wall_pos, wall_inv_mass, ring_count, per_ring, rest_centroid_distance, floor_fraction)
         update_velocities(wall_pos, wall_prev_pos, wall_vel, h)
         update_segment_velocities(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, h)
-        if 0 < n_kin < n_seg:
-            # Force on the first free segment from the entry joint is -lambda_pos / h², moment lambda_ang / h².
-            jb = n_kin - 1
-            scale = 1.0 / (h * h * substeps)
-            for a in range(3):
-                handle_out[a] -= rod_multiplier[jb, a] * scale
-                handle_out[3 + a] += rod_multiplier[jb, 3 + a] * scale
+        accumulate_handle_load(rod_multiplier, n_kin, n_seg, h, substeps, handle_out)
 
 
 def scope_clearance(model: WorldModel, state: WorldState) -> tuple[np.ndarray, np.ndarray]:
