@@ -89,7 +89,7 @@ def run(asset, rod_model, spacing_m: float, per_ring: int, steps: int) -> dict:
         "realtime_factor": DT_S * steps / elapsed, "first_s": first_s,
         "finite": bool(np.isfinite(state.rod.position_m).all() and np.isfinite(state.colon.position_m).all()),
         "worst_outside_mm": 1e3 * worst_out, "contact_load_N": out.contact_load_N,
-        "handle_axial_N": out.handle_axial_force_N, "max_strain": out.max_wall_strain,
+        "handle_axial_N": out.rod.handle_axial_force_N, "max_strain": out.max_wall_strain,
         "max_tether_N": out.max_tether_force_N,
     }
 

@@ -153,33 +153,22 @@ class WorldControls:
 class WorldOutputs:
     """What the rest of colosim reads after a step (S segments, K coils, N particles).
 
-    - tip_position_m (3,), tip_orientation (4,), camera_forward (3,), camera_up (3,): the tip pose (rod_outputs).
-    - coil_positions_m (K, 3); inserted_length_m.
-    - handle_axial_force_N (+ pushing in), handle_torque_Nm (+ in the roll direction).
+    - rod: RodOutputs (tip and camera pose, coils, inserted length, handle force and torque), colon: ColonOutputs
+      (wall strain, tether forces, deformed rings); read those there rather than through copies here.
     - tip_contact_force_N (3,): wall force on the tip segment (the distal 10 mm). shaft_contact_force_N (S, 3): per
       segment. rod_contact_force_N (3,): sum over the rod. wall_contact_force_N (3,): sum over the wall (equal and
       opposite). contact_load_N: sum of the magnitudes of the per-segment forces (a scalar "how hard the scope
       leans on the colon"). Means over the last step's substeps.
     - max_wall_strain: largest |strain| of any wall particle's hoop or axial links.
-    - tether_force_N (N,): force in each mesentery tether (the pain proxy); max_tether_force_N.
-    - rod: RodOutputs, colon: ColonOutputs (everything else).
+    - max_tether_force_N: the largest force in any mesentery tether (the pain proxy; per particle in colon).
     """
 
-    tip_position_m: np.ndarray
-    tip_orientation: np.ndarray
-    camera_forward: np.ndarray
-    camera_up: np.ndarray
-    coil_positions_m: np.ndarray
-    inserted_length_m: float
-    handle_axial_force_N: float
-    handle_torque_Nm: float
     tip_contact_force_N: np.ndarray
     shaft_contact_force_N: np.ndarray
     rod_contact_force_N: np.ndarray
     wall_contact_force_N: np.ndarray
     contact_load_N: float
     max_wall_strain: float
-    tether_force_N: np.ndarray
     max_tether_force_N: float
     rod: RodOutputs
     colon: ColonOutputs
@@ -441,12 +430,9 @@ def world_outputs(model: WorldModel, state: WorldState) -> WorldOutputs:
     co = colon_outputs(model.colon, state.colon)
     seg_force = state.contact.segment_force_N.copy()
     return WorldOutputs(
-        tip_position_m=ro.tip_position_m, tip_orientation=ro.tip_orientation, camera_forward=ro.camera_forward,
-        camera_up=ro.camera_up, coil_positions_m=ro.coil_positions_m, inserted_length_m=ro.inserted_length_m,
-        handle_axial_force_N=ro.handle_axial_force_N, handle_torque_Nm=ro.handle_torque_Nm,
         tip_contact_force_N=seg_force[-1].copy(), shaft_contact_force_N=seg_force,
         rod_contact_force_N=seg_force.sum(axis=0), wall_contact_force_N=state.contact.particle_force_N.sum(axis=0),
         contact_load_N=float(np.linalg.norm(seg_force, axis=1).sum()), max_wall_strain=float(co.wall_strain.max()),
-        tether_force_N=co.tether_force_magnitude_N, max_tether_force_N=float(co.tether_force_magnitude_N.max()),
+        max_tether_force_N=float(co.tether_force_magnitude_N.max()),
         rod=ro, colon=co,
     )

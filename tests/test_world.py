@@ -98,7 +98,7 @@ def _insert(model, speed_m_s: float, duration_s: float):
         worst_own = max(worst_own, -float(clearance.min()))
         if n % 8 == 7 or n == steps - 1:
             worst = max(worst, _outside_distance_m(model, state))
-        tips.append(world_outputs(model, state).tip_position_m if n % 24 == 23 else None)
+        tips.append(world_outputs(model, state).rod.tip_position_m if n % 24 == 23 else None)
     return state, worst, worst_own, [t for t in tips if t is not None]
 
 
@@ -110,8 +110,8 @@ def test_straight_insertion_stays_inside_the_wall(world, speed_m_s, duration_s):
     assert np.isfinite(state.rod.position_m).all() and np.isfinite(state.colon.position_m).all()
     out = world_outputs(world, state)
     depth = speed_m_s * duration_s
-    assert out.inserted_length_m == pytest.approx(depth)
-    advance = float(np.dot(out.tip_position_m - world.entry_point_m, world.insertion_axis))
+    assert out.rod.inserted_length_m == pytest.approx(depth)
+    advance = float(np.dot(out.rod.tip_position_m - world.entry_point_m, world.insertion_axis))
     assert advance > 0.7 * depth  # the tip went in (the rectum bends, so not all of it along the axis)
     progress = [float(np.dot(t - world.entry_point_m, world.insertion_axis)) for t in tips]
     assert all(b > a - 1e-4 for a, b in zip(progress, progress[1:]))  # steadily forward
@@ -152,7 +152,7 @@ def test_angulated_tip_pushes_the_wall_out(world, pushed):
     force on the tip is non-zero and points back into the lumen (toward the deformed centreline)."""
     straight, state = pushed
     out = world_outputs(world, state)
-    tip = out.tip_position_m
+    tip = out.rod.tip_position_m
     near = np.linalg.norm(state.colon.position_m - tip, axis=1) < 0.03
     before = _outward_displacement_m(world, straight)[near].max()
     after = _outward_displacement_m(world, state)[near].max()
@@ -223,7 +223,7 @@ def test_friction_resists_handle_roll(world):
         for n in range(120):
             controls = RodControls(insertion_depth_m=0.04, wheel_up_down_rad=full, roll_rad=0.5 * (n + 1) * DT_S)
             step_world(model, state, WorldControls(controls), DT_S)
-        torques[mu] = world_outputs(model, state).handle_torque_Nm
+        torques[mu] = world_outputs(model, state).rod.handle_torque_Nm
     print(f"handle torque while rolling the pressed tip: {torques}")
     with_friction = torques[world.contact.friction_coefficient]
     assert with_friction > 0.005
