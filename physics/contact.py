@@ -186,6 +186,19 @@ def _piece_distance2(x0, x1, x2, centroid, k):
 
 
 @njit(cache=True, nogil=True)
+def _nearest_piece(points_m, q, centroid, lo, hi):
+    """Index of the centreline piece in [lo, hi] nearest to sample q (the first one on ties)."""
+    best = 1e300
+    best_k = lo
+    for k in range(lo, hi + 1):
+        d2 = _piece_distance2(points_m[q, 0], points_m[q, 1], points_m[q, 2], centroid, k)
+        if d2 < best:
+            best = d2
+            best_k = k
+    return best_k
+
+
+@njit(cache=True, nogil=True)
 def locate_samples_global(points_m, centroid, sample_piece):
     """Nearest centreline piece (R - 1 pieces of centroid (R, 3)) for every sample (points_m (Q, 3)) whose
     sample_piece (Q,) is -1. O(Q R); used once, when a state has no locality yet."""
@@ -193,14 +206,7 @@ def locate_samples_global(points_m, centroid, sample_piece):
     for q in range(points_m.shape[0]):
         if sample_piece[q] >= 0:
             continue
-        best = 1e300
-        best_k = 0
-        for k in range(r - 1):
-            d2 = _piece_distance2(points_m[q, 0], points_m[q, 1], points_m[q, 2], centroid, k)
-            if d2 < best:
-                best = d2
-                best_k = k
-        sample_piece[q] = best_k
+        sample_piece[q] = _nearest_piece(points_m, q, centroid, 0, r - 2)
 
 
 @njit(cache=True, nogil=True)
@@ -209,16 +215,7 @@ def locate_samples_local(points_m, centroid, sample_piece, window):
     r = centroid.shape[0]
     for q in range(points_m.shape[0]):
         k0 = sample_piece[q]
-        lo = max(0, k0 - window)
-        hi = min(r - 2, k0 + window)
-        best = 1e300
-        best_k = k0
-        for k in range(lo, hi + 1):
-            d2 = _piece_distance2(points_m[q, 0], points_m[q, 1], points_m[q, 2], centroid, k)
-            if d2 < best:
-                best = d2
-                best_k = k
-        sample_piece[q] = best_k
+        sample_piece[q] = _nearest_piece(points_m, q, centroid, max(0, k0 - window), min(r - 2, k0 + window))
 
 
 @njit(cache=True, nogil=True)
