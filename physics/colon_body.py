@@ -696,6 +696,19 @@ def predict(position_m, prev_position_m, velocity_m_s, inv_mass, external_force_
 
 
 @njit(cache=True, nogil=True)
+def _move_pair(position_m, inv_mass, i, j, dx, dy, dz, s):
+    """Mass-weighted correction of a particle pair along d = x_i - x_j: x_i += w_i s d, x_j -= w_j s d."""
+    wi = inv_mass[i] * s
+    wj = inv_mass[j] * s
+    position_m[i, 0] += wi * dx
+    position_m[i, 1] += wi * dy
+    position_m[i, 2] += wi * dz
+    position_m[j, 0] -= wj * dx
+    position_m[j, 1] -= wj * dy
+    position_m[j, 2] -= wj * dz
+
+
+@njit(cache=True, nogil=True)
 def project_wall_constraints(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, compliance_m_N,
                              compression_compliance_m_N, multiplier, h_s):
     """One Gauss-Seidel sweep over the C distance constraints (XPBD), accumulating `multiplier` (C,).
@@ -722,15 +735,7 @@ def project_wall_constraints(position_m, inv_mass, constraint_i, constraint_j, r
             alpha = compliance_m_N[c] * inv_h2
         dl = (-err - alpha * multiplier[c]) / (wsum + alpha)
         multiplier[c] += dl
-        s = dl / d
-        wi = inv_mass[i] * s
-        wj = inv_mass[j] * s
-        position_m[i, 0] += wi * dx
-        position_m[i, 1] += wi * dy
-        position_m[i, 2] += wi * dz
-        position_m[j, 0] -= wj * dx
-        position_m[j, 1] -= wj * dy
-        position_m[j, 2] -= wj * dz
+        _move_pair(position_m, inv_mass, i, j, dx, dy, dz, dl / d)
 
 
 @njit(cache=True, nogil=True)
@@ -771,15 +776,7 @@ def project_self_contact(position_m, inv_mass, pairs, pair_count, contact_radius
             continue
         d = math.sqrt(d2)
         touching += 1
-        s = (reach - d) / (d * wsum)
-        wi = inv_mass[i] * s
-        wj = inv_mass[j] * s
-        position_m[i, 0] += wi * dx
-        position_m[i, 1] += wi * dy
-        position_m[i, 2] += wi * dz
-        position_m[j, 0] -= wj * dx
-        position_m[j, 1] -= wj * dy
-        position_m[j, 2] -= wj * dz
+        _move_pair(position_m, inv_mass, i, j, dx, dy, dz, (reach - d) / (d * wsum))
     return touching
 
 
