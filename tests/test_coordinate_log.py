@@ -422,3 +422,45 @@ def test_byte_order_mark_and_legacy_code_page(tmp_path):
     log = read_quietly(folder)
     np.testing.assert_allclose(log.tip_m[0, 0], 0.010)
     assert log.cecum_index == 3
+
+
+# --- the remaining validation errors of issue 5: missing and empty coordinate files, odd values -----------------------
+
+
+@pytest.mark.parametrize(
+    ("files", "file_name", "what"),
+    [
+        pytest.param({"x": None}, "X.txt", "file is missing (expected one line per sample", id="x-missing"),
+        pytest.param({"t": None}, "T.txt", "file is missing (expected one value per line", id="t-missing"),
+        pytest.param({"z": ""}, "Z.txt", "line 1: file is empty (expected one line per sample", id="z-empty"),
+        pytest.param({"t": ""}, "T.txt", "line 1: file is empty (expected one value per line", id="t-empty"),
+        pytest.param({"t": "\n\n"}, "T.txt", "line 1: file is empty", id="t-blank-lines-only"),
+        pytest.param({"t": CCD_T.replace("200;", "200;250;")}, "T.txt", "line 3: 2 values (expected one value",
+                     id="t-two-values"),
+        pytest.param({"t": CCD_T.replace("200;", "nan;")}, "T.txt", "line 3: value 1 'nan' is not a number",
+                     id="t-nan"),
+        pytest.param({"x": CCD_X.replace("13.00;", "inf;")}, "X.txt", "line 4: value 1 'inf' is not a number",
+                     id="x-infinite"),
+        pytest.param({"y": CCD_Y.replace("-1.50;0.10;\n", "\n")}, "Y.txt", "line 2: empty line", id="y-blank-line"),
+    ],
+)
+def test_more_validation_errors_name_file_and_line(tmp_path, files, file_name, what):
+    folder = write_case(tmp_path / "bad", **files)
+    with pytest.raises(CoordinateLogError) as info:
+        read_coordinate_log(folder)
+    message = str(info.value)
+    assert info.value.path.name == file_name and f"{file_name}" in message and what in message, message
+
+
+def test_validation_error_reaches_the_colosim_score_output(tmp_path):
+    """`colosim score` reports a bad case with the reader's message (file, line, expectation) and exits 1."""
+    from click.testing import CliRunner
+
+    from sim.cli import main
+
+    folder = write_case(tmp_path / "case", t=CCD_T.replace("300;", "200;"))
+    result = CliRunner().invoke(main, ["score", str(folder), "--out", str(tmp_path / "out"), "-j", "1",
+                                       "--no-pictures"])
+    assert result.exit_code == 1
+    expected = "T.txt, line 4: time 200 ms is not after line 3 (200 ms); expected strictly increasing times"
+    assert expected in result.output

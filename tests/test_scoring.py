@@ -395,3 +395,59 @@ def test_reference_fallback_is_the_withdrawal_path():
     assert reference.source == "withdrawal_tip_path"
     assert reference.length_m == pytest.approx(0.5, abs=1e-6)
     assert math.isclose(reference.points_m[0, 2], 0.0, abs_tol=1e-6)
+
+
+# --- safety (metrics.md §5.4) ----------------------------------------------------------------------------------------
+
+
+def force_samples():
+    """10 s at 10 Hz, tip still at the origin. Wall force 2 N except 6 N at 2.0-2.3 s and 8 N at 5.0-5.9 s; tether
+    force 1 N except 5 N at 7.0-7.9 s."""
+    from sim.scoring import ScoreSamples
+
+    t = np.round(np.arange(100) * 0.1, 10)
+    tip = np.where((t >= 2.0) & (t < 2.35), 6.0, np.where((t >= 5.0) & (t < 5.95), 8.0, 2.0))
+    tether = np.where((t >= 7.0) & (t < 7.95), 5.0, 1.0)
+    zeros = np.zeros((t.size, 3))
+    return ScoreSamples(t_s=t, tip_m=zeros, coils_m=zeros[:, None, :], tip_force_N=tip, shaft_force_N=np.ones_like(t),
+                        tether_force_N=tether, handle_force_N=-3.0 * np.ones_like(t))
+
+
+def test_safety_scores_by_hand():
+    from sim.scoring import score_safety
+
+    result = score_safety(force_samples())
+    assert result.max_wall_force_N == 8.0 and result.max_tip_force_N == 8.0 and result.max_shaft_force_N == 1.0
+    assert result.max_tether_force_N == 5.0 and result.max_handle_force_N == 3.0
+    # The 6 N run holds from 2.0 s to the next sample after it, 2.4 s: 0.4 s < 0.5 s, not an episode. The 8 N run:
+    # 5.0 -> 6.0 s, 1.0 s.
+    assert [(e.start_s, e.end_s, e.peak) for e in result.excessive_pressure_episodes] == [
+        (pytest.approx(5.0), pytest.approx(6.0), 8.0)]
+    # pain_index = (F - 5 N) / 5 N + (T - 2 N) / 2 N: 0.2 for 0.4 s, 0.6 for 1.0 s, 1.5 for 1.0 s.
+    # Integral = 0.08 + 0.6 + 1.5 = 2.18 s; in pain (>= 1) only during the tether run: 1.0 s of 9.9 s = 10.10 %.
+    assert result.pain_index_terms == ["wall_force", "tether_force"]
+    assert result.max_pain_index == pytest.approx(1.5)
+    assert result.pain_index_integral_s == pytest.approx(2.18)
+    assert result.percent_time_in_pain == pytest.approx(100 * 1.0 / 9.9)
+    json_clean(result.to_dict())
+
+
+def test_pain_index_loop_term_and_missing_inputs():
+    from sim.scoring.safety import SafetyConfig, pain_index
+
+    # Excess 150 mm: (150 - 50) / 50 = 2; 40 mm: below the 50 mm threshold, 0; NaN (unknown): 0.
+    index, used = pain_index(np.array([0.15, 0.04, np.nan]), None, None, SafetyConfig())
+    np.testing.assert_allclose(index, [2.0, 0.0, 0.0])
+    assert used == ["loop_excess"]
+    assert pain_index(None, None, None, SafetyConfig()) == (None, [])
+
+
+def test_score_report_carries_safety_without_forces():
+    samples = straight_insertion()
+    report = score_samples(samples)
+    payload = report.to_dict()
+    json_clean(payload)
+    assert payload["safety"]["max_wall_force_N"] is None
+    assert payload["safety"]["pain_index_terms"] == ["loop_excess"]
+    assert payload["coverage"] is None
+    assert report.s_m.shape == samples.t_s.shape

@@ -8,7 +8,12 @@ progress along it (`progress_along`). Modules:
 - `reference_path`: reference colon path and windowed progress;
 - `progression`: `progression_score` (CoPS-like), CIT, segment times, regressions, 3D-CoPS-style measures;
 - `retraction`: CoRS-like withdrawal measures, WT / net WT, reference-cohort composites;
-- `loops`: excess length, frontal self-crossings, alpha / N / transverse loops, episodes, paradoxical motion.
+- `loops`: excess length, frontal self-crossings, alpha / N / transverse loops, episodes, paradoxical motion;
+- `safety`: wall forces, excessive-pressure episodes, pain index and percent of time in pain;
+- `coverage`: seen / inspected mucosa by ray casting against the deformed wall (needs the anatomy; its result is
+  passed in, since a recording without anatomy has none);
+- `live`: the same report built step by step in a running session; `batch`: many recorded folders in parallel;
+  `pictures`: the figures of a report.
 
 Names say what the numbers are: our definitions, not the published CoPS / 3D-CoPS / CoRS values.
 Pure numpy / scipy (numba, cached, for the per-sample geometry loops); no rendering, no anatomy required.
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.scoring.coverage import CoverageConfig, CoverageResult
 from sim.scoring.loops import LoopAnalysis, LoopConfig, LoopEpisode, analyse_loops
 from sim.scoring.progression import ProgressionConfig, ProgressionResult, score_progression
 from sim.scoring.reference_path import (
@@ -38,6 +44,7 @@ from sim.scoring.retraction import (
     cohort_composite,
     score_retraction,
 )
+from sim.scoring.safety import SafetyConfig, SafetyResult, score_safety
 from sim.scoring.samples import ScoreSamples, inserted_length_from_coils, samples_from_log
 
 #: Guideline badges (metrics.md §5.1): CIT under 16 min, withdrawal time of at least 6 min.
@@ -47,12 +54,16 @@ WT_TARGET_S = 6 * 60.0
 
 @dataclass
 class ScoreReport:
-    """All scores of one procedure (the insertion / withdrawal / loops part of the metrics.md §6 payload)."""
+    """All scores of one procedure (the metrics.md §6 payload). s_m (N,): the tip's progress along the reference
+    path per sample (for pictures; not in `to_dict`). coverage is None without anatomy."""
 
     reference: ReferencePath
     progression: ProgressionResult
     retraction: RetractionResult
     loops: LoopAnalysis
+    safety: SafetyResult | None = None
+    coverage: CoverageResult | None = None
+    s_m: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         cit = self.progression.cecal_intubation_time_s
@@ -62,6 +73,8 @@ class ScoreReport:
             "insertion": self.progression.to_dict(),
             "withdrawal": self.retraction.to_dict(),
             "loops": self.loops.to_dict(),
+            "safety": None if self.safety is None else self.safety.to_dict(),
+            "coverage": None if self.coverage is None else self.coverage.to_dict(),
             "badges": {
                 "cecum_reached": self.progression.cecum_reached,
                 "cit_under_16_min": None if cit is None else cit < CIT_TARGET_S,
@@ -78,9 +91,12 @@ def score_samples(
     loop_config: LoopConfig | None = None,
     progression_cohort: ReferenceCohort | None = None,
     retraction_cohort: ReferenceCohort | None = None,
+    safety_config: SafetyConfig | None = None,
+    coverage: CoverageResult | None = None,
 ) -> ScoreReport:
     """Score a whole procedure: reference path (centreline if given, else from the recording), progress, loops,
-    insertion and withdrawal measures. centreline_m: (M, 3) anal verge -> cecum in the samples' frame.
+    insertion and withdrawal measures, safety. centreline_m: (M, 3) anal verge -> cecum in the samples' frame.
+    coverage: the procedure's coverage (from a `CoverageAccumulator`), carried into the report as it is.
 
     Raises ValueError for a recording with neither a centreline nor a ``Cecum`` event (no reference path)."""
     reference = build_reference_path(samples, centreline_m)
@@ -90,10 +106,16 @@ def score_samples(
         samples, reference, s_m, progression_config, loops=loops, cohort=progression_cohort
     )
     retraction = score_retraction(samples, s_m, retraction_config, cohort=retraction_cohort)
-    return ScoreReport(reference, progression, retraction, loops)
+    safety = score_safety(samples, loops, safety_config)
+    return ScoreReport(reference, progression, retraction, loops, safety, coverage, s_m)
 
 
 __all__ = [
+    "CoverageConfig",
+    "CoverageResult",
+    "SafetyConfig",
+    "SafetyResult",
+    "score_safety",
     "LoopAnalysis",
     "LoopConfig",
     "LoopEpisode",

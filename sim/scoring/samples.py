@@ -30,6 +30,10 @@ import numpy as np
 from sim.logs.coordinate_log import CoordinateLog, EventLabel
 
 
+#: Optional per-sample force magnitudes of `ScoreSamples` (N), used by the safety scores.
+FORCE_FIELDS = ("tip_force_N", "shaft_force_N", "tether_force_N", "handle_force_N")
+
+
 @dataclass
 class ScoreSamples:
     """Samples of one procedure, in one frame, SI units.
@@ -41,6 +45,10 @@ class ScoreSamples:
         inserted_length_m: (N,) inserted shaft length in m; NaN where unknown (None -> all NaN).
         events: (t_s, label) pairs sorted by time (stable), labels as in the coordinate log.
         anal_verge_m: (3,) anal verge position in m, None if unknown.
+        tip_force_N, shaft_force_N, tether_force_N, handle_force_N: optional (N,) force magnitudes in N for the
+            safety scores (a simulated procedure has them, a recording does not; None = not measured): the wall
+            force on the tip segment, the largest wall force on any shaft segment, the largest mesentery tether
+            force, and the axial force at the handle (+ pushing in).
     """
 
     t_s: np.ndarray
@@ -49,6 +57,10 @@ class ScoreSamples:
     inserted_length_m: np.ndarray | None = None
     events: list[tuple[float, str]] = field(default_factory=list)
     anal_verge_m: np.ndarray | None = None
+    tip_force_N: np.ndarray | None = None
+    shaft_force_N: np.ndarray | None = None
+    tether_force_N: np.ndarray | None = None
+    handle_force_N: np.ndarray | None = None
 
     def __post_init__(self):
         self.t_s = np.asarray(self.t_s, dtype=float)
@@ -71,6 +83,13 @@ class ScoreSamples:
         if self.anal_verge_m is not None:
             self.anal_verge_m = np.asarray(self.anal_verge_m, dtype=float).reshape(3)
         self.events = sorted(((float(t), str(label)) for t, label in self.events), key=lambda e: e[0])
+        for name in FORCE_FIELDS:
+            values = getattr(self, name)
+            if values is not None:
+                values = np.asarray(values, dtype=float)
+                if values.shape != (n,):
+                    raise ValueError(f"{name} must have shape ({n},), got {values.shape}")
+                setattr(self, name, values)
 
     @property
     def n_samples(self) -> int:
@@ -111,6 +130,7 @@ class ScoreSamples:
             "inserted_length_m": nan_to_none(self.inserted_length_m),
             "events": [[t, label] for t, label in self.events],
             "anal_verge_m": None if self.anal_verge_m is None else self.anal_verge_m.tolist(),
+            **{name: nan_to_none(getattr(self, name)) for name in FORCE_FIELDS},
         }
 
 
