@@ -4,6 +4,9 @@
     colosim colon import     turn a segmented colon surface (STL/OBJ/PLY/OFF/GLB/VTK) into a colon asset
     colosim colon info       print a colon's figures (text, or --json)
     colosim colon show       write a PNG picture of a colon
+    colosim score            score recorded procedures (coordinate-log folders) into JSON, CSV and pictures
+    colosim run              a training session: a window with a display, else a headless autopilot session
+    colosim replay --exact   re-run a recorded session from its controls log
 """
 
 from __future__ import annotations
@@ -139,6 +142,137 @@ def colon_show(source, seed, out_path) -> None:
     title = source if source != "procedural" else f"procedural colon, seed {seed}"
     click.echo(f"wrote {draw_colon_picture(asset, out_path, title=title)}")
 
+
+@main.command("score")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/scores", show_default=True,
+              help="Folder for <case>/scores.json, <case>/*.png and scores.csv.")
+@click.option("--workers", "-j", type=int, default=None, help="Processes (default: one per core).")
+@click.option("--no-pictures", is_flag=True, help="Skip the PNGs (much faster).")
+@click.option("--dpi", type=int, default=100, show_default=True, help="Resolution of the pictures.")
+def score(dirs, out_dir, workers, no_pictures, dpi) -> None:
+    """Score recorded procedures without anatomy. Each DIR is a procedure folder (X/Y/Z/T.txt, LogFile_P.txt) or a
+    folder of them; a coverage.npz / forces.npz beside a log (written by a session) adds coverage and forces."""
+    from sim.scoring.batch import BatchOptions, find_cases, score_folders
+
+    try:
+        cases = find_cases(dirs)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    result = score_folders(cases, out_dir, workers=workers, options=BatchOptions(pictures=not no_pictures, dpi=dpi),
+                           progress=True)
+    for outcome in result.outcomes:
+        for message in outcome.warnings:
+            click.echo(f"warning: {message}", err=True)
+        if outcome.error:
+            click.echo(f"error: {outcome.case}: {outcome.error}", err=True)
+    click.echo(f"scored {len(result.outcomes) - result.n_failed} of {len(result.outcomes)} procedures; "
+               f"summary {result.csv_path}")
+    if result.n_failed:
+        raise SystemExit(1)
+
+
+@main.command("run")
+@click.option("--seed", default=0, show_default=True, help="Seed of the procedural colon.")
+@click.option("--colon", "colon_path", type=click.Path(exists=True, dir_okay=False),
+              help="A colon asset (mesh with its .colon.npz sidecar) instead of the procedural colon.")
+@click.option("--scope", "scope_path", type=click.Path(exists=True, dir_okay=False),
+              help="Scope model TOML (default: the bundled adult colonoscope).")
+@click.option("--headless", is_flag=True, help="No window even if a display is available.")
+@click.option("--seconds", type=float, default=20.0, show_default=True,
+              help="Headless: simulated length of the session.")
+@click.option("--driver", type=click.Choice(["autopilot", "scripted"]), default="autopilot", show_default=True,
+              help="Headless: who drives the scope.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/session", show_default=True,
+              help="Headless: folder for the pictures and the video.")
+@click.option("--replays", "replays_dir", type=click.Path(file_okay=False), default="replays", show_default=True,
+              help="Folder that gets the session's recording folder.")
+@click.option("--fps", type=float, default=12.0, show_default=True,
+              help="Headless: video frames per simulated second.")
+@click.option("--size", default="640x480", show_default=True, help="Endoscope image size, WIDTHxHEIGHT.")
+@click.option("--no-video", is_flag=True, help="Headless: pictures and recording only.")
+@click.option("--no-scores", is_flag=True, help="Do not run live scoring (faster).")
+def run(seed, colon_path, scope_path, headless, seconds, driver, out_dir, replays_dir, fps, size, no_video,
+        no_scores) -> None:
+    """A training session on the default procedural colon (or --colon, --seed, --scope).
+
+    With a display: a window driven by keyboard, mouse or gamepad (F1 shows the keys). Without one, or with
+    --headless: a fixed-length session driven by the autopilot that writes pictures and a video to --out. Either
+    way the session's recording (controls log, coordinate logs, session log) goes to a new folder under --replays.
+    """
+    from sim.render.context import display_available
+    from sim.session.app import parse_size, session_scene
+
+    try:
+        endoscope_size = parse_size(size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from None
+    if seconds <= 0:
+        raise click.BadParameter(f"must be positive, got {seconds}", param_hint="--seconds")
+    try:
+        scene, info = session_scene(seed, colon_path, scope_path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not headless and display_available():
+        from sim.session.window import run_window
+
+        folder = run_window(scene, info, replays_dir=replays_dir, endoscope_size=endoscope_size,
+                            scoring=not no_scores, echo=click.echo)
+        click.echo(f"recording: {folder}")
+        return
+    from sim.session.headless import run_headless
+
+    n_frames = max(1, round(seconds * fps))
+    click.echo(f"colosim run: headless, {seconds:g} s simulated, driver {driver}, about {n_frames} frames")
+
+    shown = [-1]
+
+    def progress(step, total):
+        decile = 10 * step // total
+        if decile > shown[0]:
+            shown[0] = decile
+            click.echo(f"  {10 * decile:3d} %  ({step * info.dt_s:5.1f} s simulated)")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_headless(scene, info, seconds=seconds, out_dir=out_dir, replays_dir=replays_dir, driver=driver,
+                              fps=fps, endoscope_size=endoscope_size, video=not no_video, scoring=not no_scores,
+                              progress=progress)
+    _print_warnings(caught)
+    click.echo(f"recording: {result.recording}")
+    if result.video is not None:
+        click.echo(f"video: {result.video} ({result.frames} frames)")
+    click.echo("pictures: " + ", ".join(str(p) for p in result.pictures))
+    sim_s = result.steps * info.dt_s
+    click.echo(f"{result.steps} steps ({sim_s:.1f} s simulated) in {result.total_wall_s:.1f} s: physics "
+               f"{1000 * result.physics_wall_s / max(result.steps, 1):.1f} ms/step, render "
+               f"{1000 * result.render_wall_s / max(result.frames, 1):.0f} ms/frame")
+
+
+@main.command("replay")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--exact", is_flag=True, help="Re-run the session's controls log (controls.jsonl) step by step.")
+def replay(folder, exact) -> None:
+    """Replay a recorded session. --exact re-runs FOLDER's controls log through the same physics and checks that
+    the final state is bit-identical to the recorded one."""
+    if not exact:
+        raise click.UsageError("only --exact replays exist for now (re-running a session's controls.jsonl); a replay "
+                               "that follows a coordinate log's coils is not available yet")
+    from sim.session.replay import replay_exact
+
+    try:
+        result = replay_exact(folder)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"replayed {result.steps} steps ({result.time_s:.3f} s simulated); final state "
+               f"{result.digest[:16]}")
+    if not result.recorded_digest:
+        click.echo("the recording has no final state (interrupted session): nothing to compare")
+    elif result.identical:
+        click.echo("identical to the recorded final state")
+    else:
+        click.echo(f"DIFFERENT from the recorded final state {result.recorded_digest[:16]}", err=True)
+        raise SystemExit(1)
 
 if __name__ == "__main__":
     main()

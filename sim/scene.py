@@ -6,14 +6,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from physics.colon_body import ColonBodyModel, build_colon_body
+from physics.colon_body import ColonBodyModel, ColonMaterial, build_colon_body
 from physics.scope_rod import RodModel, ScopeSpec, build_rod
 from physics.world import WorldModel, build_world
 from sim.colon.asset import SEGMENT_NAMES, ColonAsset
 from sim.colon.procedural import generate_colon
 from sim.scope_file import load_scope
+
+
+#: Scene calibration of the colon wall against physics.colon_body.ColonMaterial's defaults (which hold the
+#: membrane-level numbers its unit tests check): the mobile segments' tethers TETHER_MOBILITY_FACTOR times more
+#: compliant (anatomy.md Mechanics: the sigmoid and transverse move centimetres to tens of centimetres). Measured with the autopilot pushing through loops (seed 0,
+#: to s = 1.17 m within 44 s): mobility 1 stalls at the splenic flexure (s = 0.89 m, every push rebuilds the sigmoid
+#: loop), 10 at 0.9 m (the loop never reduces), 3 passes into the transverse. A 5x stiffer wall (E = 1 MPa) or a
+#: strain-stiffening one (10x above 20 % strain) did not help: one Gauss-Seidel sweep per substep bounds the
+#: stiffness the wall reaches, and strains above 100 % remain where the bending section tents the wall.
+TETHER_MOBILITY_FACTOR = 3.0
+_MOBILE_SEGMENTS = ("sigmoid", "transverse")
+
+
+def scene_material(base: ColonMaterial | None = None) -> ColonMaterial:
+    """The colon material scenes use: `base` (default ColonMaterial()) with the calibration above."""
+    base = base or ColonMaterial()
+    tethers = dict(base.tether_compliance_m2_N)
+    for name in _MOBILE_SEGMENTS:
+        tethers[name] = tethers[name] * TETHER_MOBILITY_FACTOR
+    return replace(base, tether_compliance_m2_N=tethers)
 
 
 @dataclass(frozen=True)
@@ -33,13 +53,15 @@ class Scene:
         return self.world.rod
 
 
-def build_scene(asset: ColonAsset | None = None, spec: ScopeSpec | None = None, *, seed: int = 0) -> Scene:
-    """The world of `asset` (default: the procedural colon of `seed`) and `spec` (default: the bundled adult
-    colonoscope)."""
+def build_scene(asset: ColonAsset | None = None, spec: ScopeSpec | None = None, *, seed: int = 0,
+                material: ColonMaterial | None = None) -> Scene:
+    """The world of `asset` (default: the procedural colon of `seed`), `spec` (default: the bundled adult
+    colonoscope) and the colon `material` (default: `scene_material()`)."""
     if asset is None:
         asset = generate_colon(seed)
     if spec is None:
         spec = load_scope()
     colon = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
-                             asset.radius_m, asset.ring_segment, SEGMENT_NAMES)
+                             asset.radius_m, asset.ring_segment, SEGMENT_NAMES,
+                             material=scene_material() if material is None else material)
     return Scene(asset=asset, spec=spec, world=build_world(build_rod(spec), colon))

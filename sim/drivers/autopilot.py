@@ -1,0 +1,312 @@
+"""The autopilot: a scripted endoscopist (issue 3, "Autopilot"), the engine's acceptance harness and the "expert"
+reference driver for scoring.
+
+It knows the lumen ahead the way an experienced endoscopist does from the picture: it reads the deformed colon
+centreline (the ring centres of the wall, `outputs.colon.ring_centre_m`) and the tip pose, and drives the handle
+as a person would:
+
+- **Steer**: aim the tip at the centreline `lookahead_m` ahead of where the tip is along it. The pointing error in
+  the tip's frame (up and right components) drives the two wheels at a rate proportional to the error (an integral
+  controller on the bend, since the wheels set the bending section's curvature and the tip direction follows it).
+- **Advance**: feed the scope at `advance_speed_m_s`, slower when the tip points away from the lumen or the handle
+  force rises (a hand feels resistance and eases off).
+- **Reduce loops**: when the shaft goes in but the tip does not follow (loop excess = inserted length minus tip
+  progress along the centreline, above `loop_trigger_m`, or paradoxical motion over `stall_window_s`), pull back
+  at `reduce_speed_m_s` with clockwise torque (roll, the usual sigmoid reduction manoeuvre; anatomy.md, prior-art.md
+  §1) until the excess is below `loop_target_m`, then resume.
+- **Back off**: when the tip stalls without a loop (caught on a fold, the bend pressed into the wall), pull back
+  `back_off_m` with the wheels relaxed and a small roll, then advance again.
+- **Cecum**: when the tip is within `cecum_reach_m` of the cecal pole along the centreline, mark "Cecum" and turn.
+- **Withdraw**: pull back at `withdrawal_speed_m_s` while the tip circles (`survey_angle_rad`, one turn per
+  `survey_period_s`) to look behind folds, until `withdrawal_end_depth_m`.
+
+Phases exposed as `phase`: "insertion", "withdrawal", "done"; `events` lists (t_s, label) with the coordinate-log
+labels ("Endoscopy started", "Fleksur L" when the tip passes the splenic flexure, "Fleksur R" at the hepatic
+flexure, "Cecum", "Endoscopy ended").
+
+Determinism: a pure function of the outputs it is given (no clock, no random numbers), so a session driven by it
+is reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from physics.contact import locate_samples_global, locate_samples_local
+from physics.world import WorldOutputs
+from sim.controls import ScopeControls
+from sim.scene import Scene
+
+#: Pieces either side of the last tip piece searched when the tip moves (5 mm rings: +-60 mm of centreline).
+_LOCATOR_WINDOW_RINGS = 12
+
+
+@dataclass(frozen=True)
+class AutopilotConfig:
+    """How the autopilot drives (SI units). Defaults: an unhurried expert (anatomy.md speeds: insertion a few cm/s,
+    withdrawal a few mm/s to a cm/s; here faster than a person on withdrawal so that tests stay short)."""
+
+    advance_speed_m_s: float = 0.05
+    lookahead_m: float = 0.03
+    steer_gain_per_s: float = 4.0
+    #: Fastest wheel turn the autopilot makes (rad/s): a deliberate hand; at the hand limit (2 pi rad/s) the
+    #: bending section whips the tip at over 1 m/s.
+    max_wheel_rate_rad_s: float = 2.0
+    #: Largest wheel angle (rad) the autopilot uses while inserting: beyond about 90° the bending section hooks
+    #: and its knee, not the tip, leads (measured: with the full 180° the tip retroflexed at the sigmoid apex).
+    max_insertion_wheel_rad: float = 1.6
+    #: Fraction of the advance speed kept when the tip points away from the lumen ahead: around a hairpin (the
+    #: sigmoid apex) the tip cannot point at the lumen until the bend is taken, so the hand keeps pushing gently
+    #: with the tip hooked ("hook and push").
+    min_push_fraction: float = 0.4
+    #: Handle force (N, + pushing in) above which the hand eases off, and at which it stops pushing.
+    soft_force_N: float = 8.0
+    hard_force_N: float = 20.0
+    #: Loop excess (m) at which the autopilot stops pushing and reduces. Measured on the default colon: reducing at
+    #: 0.08 m never let the tip past the sigmoid apex (each push rebuilt the loop before the tip turned the
+    #: corner); pushing on through an alpha loop up to 0.25 m took the tip past the splenic flexure, as an
+    #: endoscopist pushes through a sigmoid loop and straightens it once the tip is held in the descending colon.
+    loop_trigger_m: float = 0.25
+    loop_target_m: float = 0.03
+    #: A reduction stops when the tip has slid back this far (m) along the centreline since it began: pulling
+    #: further loses ground instead of straightening.
+    reduce_slip_m: float = 0.03
+    reduce_speed_m_s: float = 0.04
+    #: Variable-stiffness setting after the first loop reduction (anatomy.md: such scopes span about 3x): stiffen a
+    #: straightened shaft so that the next push reaches the tip instead of rebuilding the loop.
+    stiffened_scale: float = 3.0
+    reduce_roll_rate_rad_s: float = 0.8
+    #: Largest roll the reduction applies before it unwinds (rad).
+    reduce_roll_limit_rad: float = math.pi
+    stall_window_s: float = 4.0
+    #: Tip progress (m) over stall_window_s below which the tip counts as stalled.
+    stall_progress_m: float = 0.005
+    #: A stalled tip not in a loop is caught on a fold or the wall: pull back this far (m), relax the wheels by
+    #: `back_off_relax` and roll by +-`back_off_roll_rad` (alternating), then advance again (what a person does to
+    #: find the lumen again).
+    back_off_m: float = 0.025
+    back_off_relax: float = 0.5
+    back_off_roll_rad: float = 0.3
+    cecum_reach_m: float = 0.03
+    withdrawal_speed_m_s: float = 0.02
+    survey_angle_rad: float = 0.35
+    survey_period_s: float = 2.0
+    withdrawal_end_depth_m: float = 0.02
+    #: Skip the withdrawal (acceptance runs that only need the cecum).
+    withdraw: bool = True
+    #: Steering off: push straight in with neutral wheels (the "poor driver" of the loop tests).
+    steer: bool = True
+    #: Loop reduction off (the poor driver pushes through loops).
+    reduce_loops: bool = True
+
+
+@dataclass
+class AutopilotStatus:
+    """What the autopilot believes, for the HUD and tests: tip progress along the centreline (m), loop excess
+    (m), phase, manoeuvre ("advance", "reduce", "withdraw", "hold")."""
+
+    tip_s_m: float = 0.0
+    excess_m: float = 0.0
+    phase: str = "insertion"
+    manoeuvre: str = "advance"
+    reductions: int = 0
+    back_offs: int = 0
+
+
+class Autopilot:
+    """Callable driver ``(t_s, outputs) -> ScopeControls`` (see sim/drivers/__init__.py)."""
+
+    def __init__(self, scene: Scene, config: AutopilotConfig | None = None):
+        self.config = config or AutopilotConfig()
+        self._ring_s = scene.colon.ring_s_m
+        self._length_m = float(self._ring_s[-1])
+        marks = scene.asset.landmarks
+        self._flexures = [(float(marks[name].s_m), label) for name, label in
+                          (("splenic_flexure", "Fleksur L"), ("hepatic_flexure", "Fleksur R")) if name in marks]
+        self._max_depth = float(scene.rod.max_insertion_m)
+        rod = scene.rod
+        self._wheel_limits = (-rod.angulation_down_rad, rod.angulation_up_rad, -rod.angulation_left_rad,
+                              rod.angulation_right_rad)
+        self._piece = np.full(1, -1, dtype=np.int64)
+        self.status = AutopilotStatus()
+        self.events: list[tuple[float, str]] = []
+        self._depth = 0.0
+        self._roll = 0.0
+        self._wheel_ud = 0.0
+        self._wheel_lr = 0.0
+        self._last_t = None
+        self._history: list[tuple[float, float, float]] = []  # (t, depth, tip_s) for stall detection
+        self._withdraw_t0 = 0.0
+        self._back_off_until = 0.0
+        self._stiffness = 1.0
+        self._reduce_from_s = 0.0
+        self._best_s = 0.0
+
+    @property
+    def phase(self) -> str:
+        return self.status.phase
+
+    # ----------------------------------------------------------------------------------------------------------
+
+    def __call__(self, t_s: float, outputs: WorldOutputs) -> ScopeControls:
+        c = self.config
+        dt = 0.0 if self._last_t is None else max(0.0, t_s - self._last_t)
+        if self._last_t is None:
+            self.events.append((t_s, "Endoscopy started"))
+            self._depth = float(outputs.rod.inserted_length_m)
+        self._last_t = t_s
+        st = self.status
+        centres = outputs.colon.ring_centre_m
+        tip = outputs.rod.tip_position_m
+        st.tip_s_m = self._locate(centres, tip)
+        self._best_s = max(self._best_s, st.tip_s_m)
+        st.excess_m = float(outputs.rod.inserted_length_m) - st.tip_s_m
+        for s_flex, label in self._flexures:
+            if st.tip_s_m >= s_flex and not any(lab == label for _, lab in self.events) and st.phase == "insertion":
+                self.events.append((t_s, label))
+
+        if st.phase == "insertion":
+            self._insertion(t_s, dt, outputs, centres, tip)
+        elif st.phase == "withdrawal":
+            self._withdrawal(t_s, dt, outputs, centres, tip)
+        else:
+            st.manoeuvre = "hold"
+        return ScopeControls(target_depth_m=self._depth, roll_rad=self._roll, wheel_up_down_rad=self._wheel_ud,
+                             wheel_left_right_rad=self._wheel_lr, stiffness_scale=self._stiffness)
+
+    # ----------------------------------------------------------------------------------------------------------
+
+    def _insertion(self, t_s, dt, outputs, centres, tip):
+        c, st = self.config, self.status
+        if st.tip_s_m >= self._length_m - c.cecum_reach_m:
+            self.events.append((t_s, "Cecum"))
+            if c.withdraw:
+                st.phase, st.manoeuvre = "withdrawal", "withdraw"
+                self._withdraw_t0 = t_s
+            else:
+                st.phase, st.manoeuvre = "done", "hold"
+                self.events.append((t_s, "Endoscopy ended"))
+            return
+        alignment = self._steer(dt, outputs, centres, tip, survey=0.0) if c.steer else 1.0
+        self._history.append((t_s, self._depth, st.tip_s_m))
+        while self._history and self._history[0][0] < t_s - c.stall_window_s:
+            self._history.pop(0)
+
+        if st.manoeuvre == "back_off":
+            self._depth = max(0.0, self._depth - c.reduce_speed_m_s * dt)
+            if self._depth <= self._back_off_until:
+                st.manoeuvre = "advance"
+                self._history.clear()
+            return
+        if st.manoeuvre == "reduce":
+            self._depth = max(0.0, self._depth - c.reduce_speed_m_s * dt)
+            self._roll = min(self._roll + c.reduce_roll_rate_rad_s * dt, c.reduce_roll_limit_rad)
+            slipped = st.tip_s_m < self._reduce_from_s - c.reduce_slip_m
+            if st.excess_m < c.loop_target_m or slipped or self._depth <= 0.0:
+                st.manoeuvre = "advance"
+                self._stiffness = c.stiffened_scale
+                self._history.clear()
+            return
+        if c.reduce_loops and self._looping():
+            st.manoeuvre = "reduce"
+            st.reductions += 1
+            self._reduce_from_s = st.tip_s_m
+            return
+        if c.steer and self._stalled():
+            st.manoeuvre = "back_off"
+            st.back_offs += 1
+            self._back_off_until = max(0.0, self._depth - c.back_off_m)
+            self._wheel_ud *= c.back_off_relax
+            self._wheel_lr *= c.back_off_relax
+            self._roll += c.back_off_roll_rad * (1.0 if st.back_offs % 2 else -1.0)
+            return
+        force = float(outputs.rod.handle_axial_force_N)
+        ease = 1.0 - np.clip((force - c.soft_force_N) / (c.hard_force_N - c.soft_force_N), 0.0, 1.0)
+        speed = c.advance_speed_m_s * max(c.min_push_fraction, alignment) * ease
+        if force >= c.hard_force_N:  # resistance: back off a little, as a hand does
+            speed = -0.25 * c.advance_speed_m_s
+        self._depth = float(np.clip(self._depth + speed * dt, 0.0, self._max_depth))
+        st.manoeuvre = "advance"
+
+    def _looping(self) -> bool:
+        c, st = self.config, self.status
+        if st.excess_m > c.loop_trigger_m:
+            return True
+        if len(self._history) < 2 or self._history[-1][0] - self._history[0][0] < 0.9 * c.stall_window_s:
+            return False
+        t0, d0, s0 = self._history[0]
+        _, d1, s1 = self._history[-1]
+        # Paradoxical motion: the shaft went in by several cm but the tip did not follow, with a loop building.
+        return d1 - d0 > 0.03 and s1 - s0 < c.stall_progress_m and st.excess_m > c.loop_target_m
+
+    def _stalled(self) -> bool:
+        """No tip progress over the stall window (whatever the shaft did)."""
+        c = self.config
+        if len(self._history) < 2 or self._history[-1][0] - self._history[0][0] < 0.9 * c.stall_window_s:
+            return False
+        return self._history[-1][2] - self._history[0][2] < c.stall_progress_m
+
+    def _withdrawal(self, t_s, dt, outputs, centres, tip):
+        c, st = self.config, self.status
+        phase = 2.0 * math.pi * (t_s - self._withdraw_t0) / c.survey_period_s
+        self._steer(dt, outputs, centres, tip, survey=phase)
+        self._stiffness = 1.0
+        self._depth = max(0.0, self._depth - c.withdrawal_speed_m_s * dt)
+        self._roll -= math.copysign(min(abs(self._roll), c.reduce_roll_rate_rad_s * dt), self._roll)
+        if self._depth <= c.withdrawal_end_depth_m:
+            st.phase, st.manoeuvre = "done", "hold"
+            self.events.append((t_s, "Endoscopy ended"))
+
+    # ----------------------------------------------------------------------------------------------------------
+
+    def _locate(self, centres: np.ndarray, tip: np.ndarray) -> float:
+        """Arc length (m) of the tip's nearest point on the deformed centreline, searched near the last one."""
+        point = np.ascontiguousarray(tip, dtype=np.float64).reshape(1, 3)
+        if self._piece[0] < 0:
+            locate_samples_global(point, centres, self._piece)
+        else:
+            locate_samples_local(point, centres, self._piece, _LOCATOR_WINDOW_RINGS)
+        k = int(self._piece[0])
+        a = centres[k + 1] - centres[k]
+        f = float(np.clip(np.dot(tip - centres[k], a) / max(float(np.dot(a, a)), 1e-18), 0.0, 1.0))
+        return float(self._ring_s[k] + f * (self._ring_s[k + 1] - self._ring_s[k]))
+
+    def _point_at(self, centres: np.ndarray, s_m: float) -> np.ndarray:
+        s = float(np.clip(s_m, self._ring_s[0], self._ring_s[-1]))
+        return np.array([np.interp(s, self._ring_s, centres[:, a]) for a in range(3)])
+
+    def _steer(self, dt, outputs, centres, tip, survey: float) -> float:
+        """Turn the wheels toward the lumen ahead (withdrawal: behind, with a survey circle); returns the cosine of
+        the pointing error (1 = looking straight down the lumen)."""
+        c = self.config
+        forward = outputs.rod.camera_forward
+        up = outputs.rod.camera_up
+        right = np.cross(up, forward)
+        st = self.status
+        if st.phase == "withdrawal":
+            aim = self._point_at(centres, st.tip_s_m + 0.5 * c.lookahead_m)
+        else:
+            aim = self._point_at(centres, st.tip_s_m + c.lookahead_m)
+        d = aim - tip
+        n = float(np.linalg.norm(d))
+        if n < 1e-9:
+            return 1.0
+        d /= n
+        err_up = math.atan2(float(np.dot(d, up)), float(np.dot(d, forward)))
+        err_right = math.atan2(float(np.dot(d, right)), float(np.dot(d, forward)))
+        if survey:
+            err_up += c.survey_angle_rad * math.sin(survey)
+            err_right += c.survey_angle_rad * math.cos(survey)
+        lo_ud, hi_ud, lo_lr, hi_lr = self._wheel_limits  # clamp: no wind-up past what the wheels can do
+        if st.phase == "insertion":
+            cap = c.max_insertion_wheel_rad
+            lo_ud, hi_ud, lo_lr, hi_lr = max(lo_ud, -cap), min(hi_ud, cap), max(lo_lr, -cap), min(hi_lr, cap)
+        rate = c.max_wheel_rate_rad_s
+        turn_ud = float(np.clip(c.steer_gain_per_s * err_up, -rate, rate)) * dt
+        turn_lr = float(np.clip(c.steer_gain_per_s * err_right, -rate, rate)) * dt
+        self._wheel_ud = float(np.clip(self._wheel_ud + turn_ud, lo_ud, hi_ud))
+        self._wheel_lr = float(np.clip(self._wheel_lr + turn_lr, lo_lr, hi_lr))
+        return float(np.dot(d, forward))

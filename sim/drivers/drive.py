@@ -1,0 +1,114 @@
+"""Drive a scene headless with any driver and watch the physics: the acceptance harness of issue 3.
+
+`drive(scene, driver, max_seconds)` steps the world at the fixed `dt_s`, asks the driver for controls every step
+(outputs refreshed every `outputs_every` steps: 60 Hz at the default, as a person's eye and hand update; the full
+outputs cost about a third of a step), integrates them through `HandState` (the same hand limits a device has),
+and records what the acceptance criteria need:
+
+- the tip path and the driver's status at every outputs refresh;
+- the worst distance by which any scope point lies outside the deformed wall (contact's own clearance, every
+  `check_every` steps);
+- whether every position stayed finite, and the fastest wall particle and scope segment (physical bound).
+
+Deterministic: nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from physics.world import WorldOutputs, WorldState, initial_world_state, scope_clearance, step_world, world_outputs
+from sim.controls import HandState, ScopeControls
+from sim.scene import Scene
+
+#: Speed (m/s) no wall particle or scope segment should exceed: ten times the fastest insertion a hand produces
+#: (0.1 m/s) and above the whip of the bending section when a wheel turns at its fastest (2 pi rad/s over 0.09 m,
+#: 0.6 m/s). A faster particle means the solver injected energy.
+PHYSICAL_SPEED_BOUND_M_S = 1.0
+
+
+@dataclass
+class DriveTrace:
+    """What happened (M samples, one per outputs refresh).
+
+    t_s (M,), depth_m (M,): commanded insertion depth, tip_m (M, 3), handle_force_N (M,): axial, + pushing in,
+    tip_contact_force_N (M,): magnitude; worst_outside_m: largest distance of a scope point outside the wall (0 if
+    none); max_wall_speed_m_s, max_scope_speed_m_s: fastest wall particle and scope segment seen; finite: no NaN or
+    inf ever; steps: physics steps taken; status: the driver's `status` objects' fields per sample (dicts), if it
+    has one.
+    """
+
+    t_s: list = field(default_factory=list)
+    depth_m: list = field(default_factory=list)
+    tip_m: list = field(default_factory=list)
+    handle_force_N: list = field(default_factory=list)
+    tip_contact_force_N: list = field(default_factory=list)
+    status: list = field(default_factory=list)
+    worst_outside_m: float = 0.0
+    max_wall_speed_m_s: float = 0.0
+    max_scope_speed_m_s: float = 0.0
+    finite: bool = True
+    steps: int = 0
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The per-sample lists as arrays."""
+        return {"t_s": np.asarray(self.t_s), "depth_m": np.asarray(self.depth_m), "tip_m": np.asarray(self.tip_m),
+                "handle_force_N": np.asarray(self.handle_force_N),
+                "tip_contact_force_N": np.asarray(self.tip_contact_force_N)}
+
+
+def drive(scene: Scene, driver: Callable[[float, WorldOutputs], ScopeControls], max_seconds: float, *,
+          dt_s: float = 1.0 / 240.0, outputs_every: int = 4, check_every: int = 1,
+          state: WorldState | None = None, hand: HandState | None = None,
+          until: Callable[[object], bool] | None = None,
+          on_sample: Callable[[float, WorldOutputs, WorldState], None] | None = None) -> tuple[WorldState, DriveTrace]:
+    """Step `scene` under `driver` for at most `max_seconds` of simulated time.
+
+    Stops early when `until(driver)` is true (default: when the driver has a `phase` and it is "done") or when a
+    position stops being finite. `on_sample(t_s, outputs, state)` is called at every outputs refresh (scoring,
+    recording). Returns the final state and the trace.
+    """
+    model = scene.world
+    state = initial_world_state(model) if state is None else state
+    hand = HandState() if hand is None else hand
+    if until is None:
+        def until(d):
+            return getattr(d, "phase", None) == "done"
+    trace = DriveTrace()
+    out = world_outputs(model, state)
+    steps = int(round(max_seconds / dt_s))
+    status = getattr(driver, "status", None)
+    for n in range(steps):
+        t = state.time_s
+        controls = driver(t, out)
+        step_world(model, state, hand.apply(controls, dt_s, model.rod), dt_s)
+        trace.steps += 1
+        if n % check_every == 0:
+            if not (np.isfinite(state.rod.position_m).all() and np.isfinite(state.colon.position_m).all()):
+                trace.finite = False
+                break
+            clearance, _ = scope_clearance(model, state)
+            trace.worst_outside_m = max(trace.worst_outside_m, -float(clearance.min()))
+            trace.max_wall_speed_m_s = max(trace.max_wall_speed_m_s, _max_speed(state.colon.velocity_m_s))
+            trace.max_scope_speed_m_s = max(trace.max_scope_speed_m_s, _max_speed(state.rod.velocity_m_s))
+        if n % outputs_every == outputs_every - 1:
+            out = world_outputs(model, state)
+            trace.t_s.append(state.time_s)
+            trace.depth_m.append(hand.depth_m)
+            trace.tip_m.append(out.rod.tip_position_m.copy())
+            trace.handle_force_N.append(out.rod.handle_axial_force_N)
+            trace.tip_contact_force_N.append(float(np.linalg.norm(out.tip_contact_force_N)))
+            if status is not None:
+                trace.status.append(dict(status.__dict__))
+            if on_sample is not None:
+                on_sample(state.time_s, out, state)
+            if until(driver):
+                break
+    return state, trace
+
+
+def _max_speed(velocity: np.ndarray) -> float:
+    return float(np.sqrt(np.max(np.einsum("ij,ij->i", velocity, velocity))))
