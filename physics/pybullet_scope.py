@@ -11,7 +11,7 @@ The chain
   multibody, and the pairs across two multibodies are filtered out).
 - Segment i - 1 and segment i are joined by a JOINT_SPHERICAL at their shared end face, like the rod's joints.
   Link frames sit at the proximal face of their segment, centres of mass (the segment centres) half a segment
-  distal; body +z is the scope axis, +y image-up, +x image-right (the rod's conventions).
+  distal; body +z is the scope axis, +y image-up, -x image-right (the rod's conventions).
 - PyBullet handles at most 31 segments per multibody (MAX_SEGMENTS_PER_BODY, measured), so a longer scope is cut
   into a few equal multibodies (the default 133-segment scope: 5), each with its first segment as base. At a cut
   a JOINT_POINT2POINT constraint joins the two faces and the joint's spring acts as a pair of external torques

@@ -20,8 +20,9 @@ per sweep; the direct solve makes the static answer exact (the cantilever test l
 
 Conventions
 - Quaternions are (w, x, y, z), unit, scalar first, and map segment (body) coordinates to world coordinates.
-- Segment body frame: +z is the scope axis pointing distally (toward the tip), +y is "up" in the endoscope image,
-  +x is "right". The camera sits at the distal face of the last segment and looks along +z.
+- Segment body frame: +z is the scope axis pointing distally (toward the tip), +y is "up" in the endoscope image.
+  The camera sits at the distal face of the last segment and looks along +z, so the image's right is
+  forward x up = -x (a true, unmirrored camera: +x appears on the left of the picture).
 - Segment 0 is at the handle (proximal), segment S - 1 carries the tip. Arc length from the tip, `u`, is 0 at the
   distal face and `working_length_m` at the proximal end.
 - Insertion: the state holds an entry point (the anal verge) and an insertion frame whose +z is the insertion axis.
@@ -29,8 +30,8 @@ Conventions
   insertion axis at depth D - u (negative: behind the entry point) and is rolled by the handle roll. The rest of
   the rod is free. The joint between the last kinematic and the first free segment carries the handle's load.
 - Angulation wheels: the wheel angle in radians is the commanded bend of the bending section (1:1, clamped to the
-  model's angulation limits). Positive `wheel_up_down_rad` bends the tip toward +y (up), positive
-  `wheel_left_right_rad` toward +x (right). The bend is shared equally by the joints of the bending section.
+  model's angulation limits). Positive `wheel_up_down_rad` bends the tip toward +y (image up), positive
+  `wheel_left_right_rad` toward -x (image right), so the view turns the way the wheel says. The bend is shared equally by the joints of the bending section.
 
 Units: SI throughout (m, s, kg, N, rad). physics/ does no I/O: sim/scope_file.py loads scope files.
 
@@ -217,8 +218,8 @@ class RodOutputs:
     """What the rest of colosim reads from the rod after a step (K coils).
 
     - tip_position_m (3,): centre of the distal face. tip_orientation (4,): (w, x, y, z) of the tip segment.
-    - camera_position_m (3,), camera_forward (3,), camera_up (3,): camera at the tip looking along the tip axis;
-      image up is the tip's +y. camera_orientation (4,) equals tip_orientation.
+    - camera_position_m (3,), camera_forward (3,), camera_up (3,), camera_right (3,): camera at the tip looking
+      along the tip axis; image up is the tip's +y, image right forward x up (the tip's -x). camera_orientation (4,) equals tip_orientation.
     - coil_positions_m (K, 3).
     - inserted_length_m: length past the entry point.
     - handle_axial_force_N: handle force along the insertion axis, + pushing the scope in.
@@ -232,6 +233,7 @@ class RodOutputs:
     camera_orientation: np.ndarray
     camera_forward: np.ndarray
     camera_up: np.ndarray
+    camera_right: np.ndarray
     coil_positions_m: np.ndarray
     inserted_length_m: float
     handle_axial_force_N: float
@@ -389,8 +391,8 @@ def joint_rest_rotation(model: RodModel, controls: RodControls) -> np.ndarray:
     rest Darboux vectors plus the wheels' curvature spread over the bending section."""
     up = float(np.clip(controls.wheel_up_down_rad, -model.angulation_down_rad, model.angulation_up_rad))
     right = float(np.clip(controls.wheel_left_right_rad, -model.angulation_left_rad, model.angulation_right_rad))
-    # Bending toward +y is a rotation about -x; toward +x a rotation about +y.
-    wheel_curvature = np.array([-up, right, 0.0]) / model.bending_section_length_m
+    # Bending toward +y (image up) is a rotation about -x; toward -x (image right) a rotation about -y.
+    wheel_curvature = np.array([-up, -right, 0.0]) / model.bending_section_length_m
     darboux = model.rest_darboux_per_m + model.bending_joint[:, None] * wheel_curvature[None, :]
     return model.joint_length_m[:, None] * darboux
 
@@ -479,6 +481,7 @@ def rod_outputs(model: RodModel, state: RodState) -> RodOutputs:
         camera_orientation=tip_q.copy(),
         camera_forward=forward,
         camera_up=up,
+        camera_right=np.cross(forward, up),
         coil_positions_m=coils,
         inserted_length_m=float(state.insertion_depth_m),
         handle_axial_force_N=float(np.dot(state.handle_force_N, axis)),

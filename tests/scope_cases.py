@@ -11,7 +11,7 @@ from scipy.optimize import brentq
 
 INSERT_AXIS = np.array([1.0, 0.0, 0.0])
 IMAGE_UP = np.array([0.0, 1.0, 0.0])  # the unrolled handle's image-up (insertion frame +y)
-IMAGE_RIGHT = np.cross(IMAGE_UP, INSERT_AXIS)  # insertion frame +x = y cross z
+IMAGE_RIGHT = np.cross(INSERT_AXIS, IMAGE_UP)  # forward x up: the insertion frame's -x (physics/scope_rod.py)
 
 #: (wheel, sign, ScopeSpec limit field, direction the tip should bend toward), with pytest ids.
 WHEEL_CASES = [

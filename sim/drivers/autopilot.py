@@ -284,7 +284,7 @@ class Autopilot:
         c = self.config
         forward = outputs.rod.camera_forward
         up = outputs.rod.camera_up
-        right = np.cross(up, forward)
+        right = outputs.rod.camera_right
         st = self.status
         if st.phase == "withdrawal":
             aim = self._point_at(centres, st.tip_s_m + 0.5 * c.lookahead_m)

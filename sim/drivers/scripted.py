@@ -54,8 +54,7 @@ class ScriptedDriver:
             n = np.linalg.norm(to)
             if n > 1e-9:
                 to /= n
-            # The wheels' "right" is the tip's +x (physics/scope_rod.py): up x forward.
-            right = np.cross(rod.camera_up, rod.camera_forward)
+            right = rod.camera_right
             up_error = float(np.dot(to, rod.camera_up))
             right_error = float(np.dot(to, right))
             return ScopeControls(insertion_velocity_m_s=c.insertion_speed_m_s,
