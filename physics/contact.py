@@ -68,12 +68,6 @@ from physics.scope_rod import add_world_rotation, quat_rotate_scalar
 DEFAULT_FRICTION_COEFFICIENT = 0.15
 #: Below this a length is treated as zero.
 _TINY_M = 1e-12
-#: Largest penetration (m) one projection corrects. A real penetration is what the scope moves in one substep
-#: (0.1 mm at 0.1 m/s and 1/960 s) plus what neighbouring corrections undo, far below this; a larger "penetration"
-#: comes from ambiguous lumen coordinates (a sample clamped to a piece's end at the outer side of a hairpin, a ring
-#: squeezed flat), and correcting it at once flung a wall particle 27 mm in one step (autopilot, seed 0, sigmoid
-#: apex, t = 17.4 s). Capped, a genuine deep contact is still resolved within a few substeps.
-MAX_CORRECTION_M = 0.001
 
 
 @dataclass(frozen=True)
@@ -401,7 +395,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         wsum = w_scope + w_wall
         if wsum + alpha <= 0.0:
             continue
-        dl = (min(-cval, MAX_CORRECTION_M) - alpha * normal_multiplier[q]) / (wsum + alpha)
+        dl = (-cval - alpha * normal_multiplier[q]) / (wsum + alpha)
         if dl <= 0.0:
             continue
         normal_multiplier[q] += dl

@@ -6,17 +6,20 @@ of NVIDIA Warp's warp/sim: `WorldModel` is static (rod model, colon model, conta
 substeps)` advances it in place, `world_outputs` reads it.
 
 Per substep of length h (one numba kernel for the whole step, `_world_step_kernel`):
-  1. colon `apply_pressure` (insufflation kick), colon `predict`, rod `predict_segments` (kinematic segments placed
-     on the insertion axis at the substep's interpolated depth and roll);
-  2. zero the rod, wall, tether and contact multipliers;
-  3. `iterations` times: rod joints (`project_rod_joints`, direct block solve), wall distance constraints,
-     tethers, then scope-wall contact (samples re-located by their s locality, then `contact_passes` Gauss-Seidel
-     passes of `project_scope_wall_contacts`). Contact comes last among the scope's projections, so a scope point
-     leaves the substep inside the wall up to what one contact's correction undoes of its neighbours';
-  4. colon self-contact and lumen floor (wall only);
-  5. velocity updates of both bodies (XPBD: from the position change over the substep).
+  1. rod `predict_segments` (kinematic segments placed on the insertion axis at the substep's interpolated depth and
+     roll);
+  2. zero the rod and contact multipliers;
+  3. `iterations` times: the wall (`colon_body.wall_sweep`: on the first sweep the pressure kick and predict, then
+     distance constraints and tethers block by block, then the seam links), rod joints (`project_rod_joints`, direct
+     block solve; the two bodies do not share anything until contact), then scope-wall contact (samples re-located
+     by their s locality, then `contact_passes` Gauss-Seidel passes of `project_scope_wall_contacts`). Contact comes
+     last among the scope's projections, so a scope point leaves the substep inside the wall up to what one
+     contact's correction undoes of its neighbours';
+  4. colon self-contact, then `colon_body.wall_substep_end` (lumen floor and wall velocities);
+  5. rod velocity update (XPBD: from the pose change over the substep).
 Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
-the colon's gauge pressure (first-order lag) and its self-contact candidates (`update_contact_candidates`).
+the colon's gauge pressure (first-order lag), its self-contact candidates (`update_contact_candidates`), the wall's
+per-h constants (cached) and, in the kernel, the pressure's acceleration of each particle.
 
 Substeps: the colon's `recommended_substeps` (4 at 1/240 s on the default 5 mm grid), not the rod's 8. The rod's 8
 were chosen for particle-versus-capsule contact against a 5 mm grid; lumen-coordinate contact does not depend on the
@@ -29,8 +32,10 @@ pass leaves a residual where several samples press at once (a scope buckling in 
 straight insertion to 0.4 m (the scope loops in the sigmoid, wall strain above 1): worst sample outside the wall
 1.44 mm with one pass, 0.34 mm with two (CONTACT_PASSES), for 0.7 ms more per step.
 
-Determinism: every loop runs in a fixed order on one thread, so the same model, state, controls and dt give
-bit-identical states.
+Determinism: every loop runs in a fixed order, so the same model, state, controls and dt give bit-identical
+states; with `threaded=True` the wall's ring blocks run on numba's threads, but they share no particle and each
+runs in order, so the bits are the same (tests/test_colon_solver.py). Speed: colon_body's module docstring,
+"Solver order, speed and threads".
 """
 
 from __future__ import annotations
@@ -46,18 +51,18 @@ from physics.colon_body import (
     ColonBodyState,
     ColonControls,
     ColonOutputs,
-    apply_pressure,
     colon_outputs,
-    predict,
-    project_lumen_floor,
+    pressure_accelerations,
     project_self_contact,
-    project_tethers,
-    project_wall_constraints,
     recommended_substeps,
     ring_centroids,
     rest_state,
+    solver_coefficients,
+    solver_plan,
+    threaded_default,
     update_contact_candidates,
-    update_velocities,
+    wall_substep_end,
+    wall_sweep,
 )
 from physics.contact import (
     DEFAULT_FRICTION_COEFFICIENT,
@@ -268,14 +273,16 @@ def _turn(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt_s: float,
-               substeps: int | None = None, *, iterations: int = 1, contact_passes: int = CONTACT_PASSES) -> WorldState:
+               substeps: int | None = None, *, iterations: int = 1, contact_passes: int = CONTACT_PASSES,
+               threaded: bool | None = None) -> WorldState:
     """Advance rod, colon and contacts by `dt_s` in `substeps` XPBD substeps (default `model.default_substeps`
     scaled to dt_s) of `iterations` sweeps each (`contact_passes` contact passes per sweep). Updates `state` in
     place and returns it.
 
     The handle's insertion depth and roll move linearly over the substeps from the state's values to the controls'
     (as in `step_rod`); the colon's gauge pressure follows the insufflation setting with the material's time
-    constant (as in `step_colon`).
+    constant (as in `step_colon`). `threaded`: run the wall's ring blocks on numba's threads (default
+    `colon_body.threaded_default()`); the result is bit-identical either way.
     """
     if substeps is None:
         substeps = max(1, int(math.ceil(model.default_substeps * dt_s * 240.0 - 1e-9)))
@@ -303,6 +310,8 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     wall_force = (np.zeros((n, 3)) if cc.external_force_N is None
                   else np.ascontiguousarray(cc.external_force_N, dtype=np.float64).reshape(n, 3))
     update_contact_candidates(colon_m, colon, dt_s)
+    coef, tether_coef = solver_coefficients(colon_m, colon, float(dt_s) / substeps)
+    ring_start, constraint_start = solver_plan(colon_m)
 
     handle = np.zeros(6)
     _world_step_kernel(
@@ -315,11 +324,10 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         # colon
         colon.position_m, colon.prev_position_m, colon.velocity_m_s, colon.wall_multiplier, colon.tether_multiplier,
         colon_m.rest_position_m, colon_m.inv_mass, wall_force, colon_m.constraint_i, colon_m.constraint_j,
-        colon_m.rest_length_m, colon_m.compliance_m_N, colon_m.compression_compliance_m_N,
-        colon_m.tether_compliance_m_N, colon_m.area_m2, colon_m.ring_count, colon_m.particles_per_ring,
+        colon_m.rest_length_m, coef, tether_coef, colon_m.area_m2, colon_m.ring_count, colon_m.particles_per_ring,
         float(pressure), colon_m.rest_centroid_distance_m, colon_m.collapse_radius_fraction,
         colon_m.lumen_floor_fraction, colon.contact_pairs, colon.contact_count, colon_m.contact_radius_m,
-        colon_m.damping_per_s,
+        colon_m.damping_per_s, ring_start, constraint_start,
         # contact
         contact_m.sample_segment, contact_m.sample_offset_m, contact.sample_piece, contact_m.scope_radius_m,
         contact_m.friction_coefficient, contact_m.compliance_m_N, contact_m.search_window_rings,
@@ -327,6 +335,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         contact.segment_moment_Nm, contact.particle_force_N,
         # step
         float(dt_s), int(substeps), int(iterations), int(contact_passes), handle,
+        threaded_default() if threaded is None else bool(threaded),
     )
     rod.insertion_depth_m = depth
     rod.roll_rad = float(rc.roll_rad)
@@ -347,12 +356,12 @@ def _world_step_kernel(
         rod_inertia, rod_half_length, rod_arc_from_tip, rest_rotation, joint_compl, entry_point, entry_q,
         depth_start, depth_end, roll_start, roll_end, gravity, rod_ext_force, rod_ext_torque, rod_damping_per_s,
         wall_pos, wall_prev_pos, wall_vel, wall_multiplier, tether_multiplier, wall_rest_pos, wall_inv_mass,
-        wall_ext_force, ci, cj, rest_len, compl, compression_compl, tether_compl, area, ring_count, per_ring,
+        wall_ext_force, ci, cj, rest_len, coefficients, tether_coefficients, area, ring_count, per_ring,
         pressure_Pa, rest_centroid_distance, collapse_fraction, floor_fraction, pairs, pair_count, contact_radius,
-        wall_damping_per_s,
+        wall_damping_per_s, block_ring_start, block_constraint_start,
         sample_segment, sample_offset, sample_piece, scope_radius, friction, contact_compl, window,
         normal_multiplier, friction_multiplier, normal_out, segment_force, segment_moment, particle_force,
-        dt_s, substeps, iterations, contact_passes, handle_out):
+        dt_s, substeps, iterations, contact_passes, handle_out, threaded):
     """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
     ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (6,): mean force (N) and moment
     (N·m) of the handle on the free rod over the substeps."""
@@ -371,28 +380,27 @@ def _world_step_kernel(
     segment_force[:, :] = 0.0
     segment_moment[:, :] = 0.0
     particle_force[:, :] = 0.0
+    wall_accel = pressure_accelerations(wall_pos, wall_inv_mass, area, ring_count, per_ring, pressure_Pa,
+                                        rest_centroid_distance, collapse_fraction, np.empty_like(wall_pos))
     for k in range(substeps):
         frac = (k + 1.0) / substeps
         depth = depth_start + (depth_end - depth_start) * frac
         roll = roll_start + (roll_end - roll_start) * frac
-        apply_pressure(wall_pos, wall_vel, wall_inv_mass, area, ring_count, per_ring, pressure_Pa,
-                       rest_centroid_distance, collapse_fraction, h)
-        predict(wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, wall_ext_force, wall_damping, h)
         n_kin = predict_segments(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, rod_kinematic,
                                  inv_mass, inv_inertia, rod_mass, rod_inertia, rod_arc_from_tip, entry_point, entry_q,
                                  depth, roll, gravity, rod_ext_force, rod_ext_torque, rod_damping, h)
         rod_multiplier[:, :] = 0.0
-        wall_multiplier[:] = 0.0
-        tether_multiplier[:, :] = 0.0
         normal_multiplier[:] = 0.0
         friction_multiplier[:] = 0.0
         normal_out[:, :] = 0.0
-        for _ in range(iterations):
+        for it in range(iterations):
+            # Wall: pressure kick and predict (first sweep), links, tethers; the rod joints do not touch the wall.
+            wall_sweep(threaded, it == 0, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, wall_ext_force,
+                       wall_accel, per_ring, wall_damping, h, ci, cj, rest_len, coefficients, wall_multiplier,
+                       wall_rest_pos, tether_coefficients, tether_multiplier, block_ring_start,
+                       block_constraint_start)
             project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
                                rod_multiplier, h)
-            project_wall_constraints(wall_pos, wall_inv_mass, ci, cj, rest_len, compl, compression_compl,
-                                     wall_multiplier, h)
-            project_tethers(wall_pos, wall_rest_pos, wall_inv_mass, tether_compl, tether_multiplier, h)
             # s locality: each sample keeps its centreline piece and looks only a few rings either side.
             ring_centroids(wall_pos, ring_count, per_ring, centroid)
             sample_points(rod_pos, rod_q, sample_segment, sample_offset, points)
@@ -404,8 +412,8 @@ def _world_step_kernel(
                                             normal_multiplier, friction_multiplier, normal_out, segment_force,
                                             segment_moment, particle_force, force_scale, h)
         project_self_contact(wall_pos, wall_inv_mass, pairs, pair_count, contact_radius)
-        project_lumen_floor(wall_pos, wall_inv_mass, ring_count, per_ring, rest_centroid_distance, floor_fraction)
-        update_velocities(wall_pos, wall_prev_pos, wall_vel, h)
+        wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
+                         floor_fraction, h, block_ring_start)
         update_segment_velocities(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, h)
         accumulate_handle_load(rod_multiplier, n_kin, n_seg, h, substeps, handle_out)
 

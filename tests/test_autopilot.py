@@ -1,0 +1,145 @@
+"""The whole scene driven like a procedure (issue 3 acceptance): the autopilot to the cecum over seeds, loops
+formed by pushing without steering and shortened by the autopilot's pull-back, insufflation through the controls,
+determinism of a driven run. The issue's full acceptance (cecum on six seeds within 10 simulated minutes with no
+scope point more than 1 mm outside the wall) is not met yet; the tests hold what is (see issue 3's closing note).
+
+Acceptance runs carry the `slow` marker (minutes each); each seed is its own test so xdist spreads them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from physics.world import initial_world_state, step_world, world_outputs
+from sim.colon.asset import SEGMENT_NAMES
+from sim.controls import HandState, ScopeControls
+from sim.drivers.autopilot import Autopilot, AutopilotConfig
+from sim.drivers.drive import drive
+from sim.scene import build_scene, scene_material
+
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return build_scene(seed=0)
+
+
+def test_driven_runs_are_bit_identical(scene):
+    """Two autopilot runs of 1.5 s from the rest state give identical states and traces."""
+    runs = [drive(scene, Autopilot(scene), 1.5) for _ in range(2)]
+    (s1, t1), (s2, t2) = runs
+    assert t1.steps == t2.steps == 360
+    assert np.array_equal(s1.rod.position_m, s2.rod.position_m)
+    assert np.array_equal(s1.rod.orientation, s2.rod.orientation)
+    assert np.array_equal(s1.colon.position_m, s2.colon.position_m)
+    assert np.array_equal(np.asarray(t1.tip_m), np.asarray(t2.tip_m))
+    assert t1.depth_m[-1] > 0.05  # it did drive in
+
+
+def test_air_and_suction_buttons_change_the_lumen_by_the_laplace_estimate(scene):
+    """Holding air for 4 s (insufflation ramps to 1 at 0.25 / s, full pressure 15 mmHg) widens the mean lumen
+    radius of the sigmoid and transverse by the order of the membrane estimate Δr / r = p r / (E h), E h the
+    scene wall's hoop stiffness (1 / hoop compliance); suction narrows it. Done in the full scene, scope 0.15 m in.
+
+    The membrane estimate is close to a lower bound: tethers resist, but the solver's one Gauss-Seidel sweep per
+    substep leaves a slowly, uniformly loaded wall softer than its links (tests/test_colon_body.py measures
+    1.1-2.5x the one-mode estimate). Hence the bounds: 0.8x the estimate to one order of magnitude above it."""
+    model = scene.world
+    material = scene_material()
+    mobile = np.isin(model.colon.ring_segment, [SEGMENT_NAMES.index("sigmoid"), SEGMENT_NAMES.index("transverse")])
+    assert mobile.sum() > 50
+
+    def mean_radius_after(air: bool, suction: bool) -> tuple[float, float]:
+        state = initial_world_state(model, insertion_depth_m=0.15)
+        hand = HandState(depth_m=0.15)
+        r0 = float(world_outputs(model, state).colon.ring_mean_radius_m[mobile].mean())
+        for _ in range(int(4.0 * 240)):
+            step_world(model, state, hand.apply(ScopeControls(air=air, suction=suction), 1 / 240, model.rod), 1 / 240)
+        return r0, float(world_outputs(model, state).colon.ring_mean_radius_m[mobile].mean())
+
+    r0, r_air = mean_radius_after(True, False)
+    _, r_suction = mean_radius_after(False, True)
+    pressure_Pa = material.insufflation_pressure_Pa  # insufflation 1 after 4 s, gauge lag 0.5 s: ~full
+    eh_N_m = 1.0 / material.hoop_compliance_m_N
+    expected = pressure_Pa * r0 / eh_N_m
+    widening = r_air / r0 - 1.0
+    print(f"mean radius {1e3 * r0:.2f} mm: air {1e3 * r_air:.2f} mm ({100 * widening:+.1f} %, membrane estimate "
+          f"{100 * expected:+.1f} %), suction {1e3 * r_suction:.2f} mm")
+    assert r_air > r0 > r_suction
+    assert 0.8 * expected < widening < 10.0 * expected
+
+
+#: Where the autopilot gets today (see the closing note of issue 3): past the splenic flexure within a simulated
+#: minute on seeds 0 and 1; seed 2's sigmoid apex (75° within 20 mm) still stops it, and the cecum is not reached.
+FLEXURE_LIMIT_S = 60.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_autopilot_passes_the_sigmoid_and_the_splenic_flexure(seed):
+    """The autopilot takes the scope through the sigmoid (pushing through the loop it forms) and past the splenic
+    flexure ("Fleksur L" event: tip progress along the deformed centreline beyond the flexure's s) within a
+    simulated minute, with every position finite. Prints the safety figures the issue's acceptance asks for."""
+    scene = build_scene(seed=seed)
+    pilot = Autopilot(scene, AutopilotConfig(withdraw=False))
+    state, trace = drive(scene, pilot, FLEXURE_LIMIT_S,
+                         until=lambda d: any(label == "Fleksur L" for _, label in d.events))
+    status = pilot.status
+    flexure = next((t for t, label in pilot.events if label == "Fleksur L"), None)
+    print(f"seed {seed}: splenic flexure at {flexure} s, tip s {status.tip_s_m:.3f} m, loop excess "
+          f"{1e3 * status.excess_m:.0f} mm, reductions {status.reductions}, back-offs {status.back_offs}, worst "
+          f"outside {1e3 * trace.worst_outside_m:.3f} mm, max wall speed {trace.max_wall_speed_m_s:.3f} m/s, max "
+          f"scope speed {trace.max_scope_speed_m_s:.3f} m/s")
+    assert trace.finite
+    assert flexure is not None and flexure <= FLEXURE_LIMIT_S
+    assert status.tip_s_m >= scene.asset.landmarks["splenic_flexure"].s_m
+
+
+def _tip_progress_m(scene, state) -> float:
+    """Tip progress along the deformed centreline from the contact state's own locality of the tip sample (the
+    piece physics/contact.py tracks for the distal sample), independent of the autopilot's locator."""
+    out = world_outputs(scene.world, state)
+    k = int(state.contact.sample_piece[-1])
+    centres = out.colon.ring_centre_m
+    a = centres[k + 1] - centres[k]
+    f = float(np.clip(np.dot(out.rod.tip_position_m - centres[k], a) / np.dot(a, a), 0.0, 1.0))
+    s = scene.colon.ring_s_m
+    return float(s[k] + f * (s[k + 1] - s[k]))
+
+
+@pytest.mark.slow
+def test_pushing_without_steering_forms_a_loop_and_pulling_back_shortens_it():
+    """A redundant sigmoid (1.2x the default length): pushing straight in with neutral wheels and no reduction
+    builds a loop (inserted length exceeds tip progress along the centreline by more than 100 mm); the autopilot's
+    pull-back with torque then shortens it. Measured: 120 mm, then 93 mm (the issue asks below 30 mm: the tip is not
+    anchored and slides back with the shaft; see the closing note of issue 3)."""
+    from sim.colon.anatomy import load_colon_params
+    from sim.colon.procedural import generate_colon
+    import dataclasses
+
+    params = dataclasses.replace(load_colon_params(), sigmoid_redundancy=1.2)
+    scene = build_scene(generate_colon(0, params))
+    pusher = Autopilot(scene, AutopilotConfig(steer=False, reduce_loops=False, withdraw=False,
+                                              advance_speed_m_s=0.05))
+    hand = HandState()
+    state, push = drive(scene, pusher, 40.0, hand=hand,
+                        until=lambda d: d.status.excess_m > 0.12 or d.phase != "insertion")
+    excess_pushed = hand.depth_m - _tip_progress_m(scene, state)
+    print(f"pushed: depth {hand.depth_m:.3f} m, tip progress {_tip_progress_m(scene, state):.3f} m, excess "
+          f"{1e3 * excess_pushed:.0f} mm after {push.t_s[-1]:.1f} s")
+    assert excess_pushed > 0.100
+    assert push.finite
+
+    # Reduce the loop at hand (trigger below its excess); pull as long as the excess falls even if the tip slides
+    # back a little with it.
+    pilot = Autopilot(scene, AutopilotConfig(loop_trigger_m=0.1, reduce_slip_m=0.1))
+    state, reduce = drive(scene, pilot, 30.0, state=state, hand=hand,
+                          until=lambda d: d.status.reductions >= 1 and d.status.manoeuvre != "reduce")
+    excess_reduced = hand.depth_m - _tip_progress_m(scene, state)
+    print(f"reduced: depth {hand.depth_m:.3f} m, roll {np.degrees(hand.roll_rad):.0f} deg, excess "
+          f"{1e3 * excess_reduced:.0f} mm after {reduce.t_s[-1] - push.t_s[-1]:.1f} s")
+    assert pilot.status.reductions >= 1
+    assert hand.roll_rad > 1.0  # torque was applied while pulling
+    assert excess_reduced < excess_pushed - 0.015
+    assert reduce.finite
