@@ -82,6 +82,9 @@ class AutopilotConfig:
     #: Largest roll the reduction applies before it unwinds (rad).
     reduce_roll_limit_rad: float = math.pi
     stall_window_s: float = 4.0
+    #: Paradoxical motion (shaft in, tip still) counts as a loop to reduce only above this excess (m): below it the
+    #: autopilot keeps pushing through the forming loop (see loop_trigger_m).
+    paradox_excess_m: float = 0.12
     #: Tip progress (m) over stall_window_s below which the tip counts as stalled.
     stall_progress_m: float = 0.005
     #: A stalled tip not in a loop is caught on a fold or the wall: pull back this far (m), relax the wheels by
@@ -240,7 +243,7 @@ class Autopilot:
         t0, d0, s0 = self._history[0]
         _, d1, s1 = self._history[-1]
         # Paradoxical motion: the shaft went in by several cm but the tip did not follow, with a loop building.
-        return d1 - d0 > 0.03 and s1 - s0 < c.stall_progress_m and st.excess_m > c.loop_target_m
+        return d1 - d0 > 0.03 and s1 - s0 < c.stall_progress_m and st.excess_m > c.paradox_excess_m
 
     def _stalled(self) -> bool:
         """No tip progress over the stall window (whatever the shaft did)."""
