@@ -66,6 +66,7 @@ from physics.colon_body import (
 )
 from physics.contact import (
     DEFAULT_FRICTION_COEFFICIENT,
+    ContactModel,
     ContactState,
     build_contact,
     empty_contact_state,

@@ -6,6 +6,7 @@
     colosim colon show       write a PNG picture of a colon
     colosim score            score recorded procedures (coordinate-log folders) into JSON, CSV and pictures
     colosim run              a training session: a window with a display, else a headless autopilot session
+    colosim replay           drive the scope from a recording's coordinate logs (coil targets), render and score
     colosim replay --exact   re-run a recorded session from its controls log
 """
 
@@ -252,12 +253,92 @@ def run(seed, colon_path, scope_path, headless, seconds, driver, out_dir, replay
 @main.command("replay")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--exact", is_flag=True, help="Re-run the session's controls log (controls.jsonl) step by step.")
-def replay(folder, exact) -> None:
-    """Replay a recorded session. --exact re-runs FOLDER's controls log through the same physics and checks that
-    the final state is bit-identical to the recorded one."""
-    if not exact:
-        raise click.UsageError("only --exact replays exist for now (re-running a session's controls.jsonl); a replay "
-                               "that follows a coordinate log's coils is not available yet")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/replay", show_default=True,
+              help="Folder for the replay's pictures, video, coordinate logs, coverage and replay.json.")
+@click.option("--seed", type=int, default=None,
+              help="Procedural colon to replay in (default: the recording's session.json, else seed 0).")
+@click.option("--colon", "colon_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Colon asset to replay in (instead of the recording's or the procedural one).")
+@click.option("--scope", "scope_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Scope model TOML (default: the recording's, else the bundled adult colonoscope).")
+@click.option("--translate", default=None, metavar="X,Y,Z",
+              help="Registration: no rotation, this translation in mm (recording frame -> colon frame).")
+@click.option("--no-register", is_flag=True, help="Registration: identity (the recording is in the colon's frame).")
+@click.option("--seconds", type=float, default=None, help="Replay only the first SECONDS of simulated time.")
+@click.option("--fps", type=float, default=12.0, show_default=True, help="Video frames per simulated second.")
+@click.option("--size", default="640x480", show_default=True, help="Endoscope image size, WIDTHxHEIGHT.")
+@click.option("--no-video", is_flag=True, help="Pictures, logs and scores only.")
+@click.option("--no-render", is_flag=True, help="No pictures or video at all (logs and scores only; fastest).")
+@click.option("--no-scores", is_flag=True, help="Do not run live scoring (no coverage).")
+def replay(folder, exact, out_dir, seed, colon_path, scope_path, translate, no_register, seconds, fps, size,
+           no_video, no_render, no_scores) -> None:
+    """Replay a recorded procedure.
+
+    Without --exact: FOLDER is a coordinate-log folder (X/Y/Z/T.txt, LogFile_P.txt; a colosim recording or another
+    one). The recording is registered to the colon (a colosim recording: identity, on the colon its session.json
+    names; otherwise the first tip reading goes to the anal verge and the tip path is rotated onto the colon's
+    centreline, Kabsch then ICP; --translate / --no-register override), each recorded coil pulls the scope at its
+    arc length with a spring-damper, the insertion depth follows the coils, and physics does the rest. Writes the
+    pictures, a video, the replayed scope's coordinate logs, coverage and scores, and replay.json (registration
+    and the replayed tip's error against the recording) into --out; `colosim score OUT` scores it.
+
+    --exact re-runs FOLDER's controls log through the same physics and checks that the final state is
+    bit-identical to the recorded one.
+    """
+    if exact:
+        _replay_exact(folder)
+        return
+    import numpy as np
+
+    from sim.session.app import parse_size
+    from sim.session.log_replay import replay_log
+
+    try:
+        endoscope_size = parse_size(size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from None
+    translate_m = None
+    if translate is not None:
+        try:
+            values = [float(v) for v in translate.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != 3:
+            raise click.BadParameter(f"expected three numbers in mm, X,Y,Z; got {translate!r}",
+                                     param_hint="--translate")
+        translate_m = np.array(values) / 1000.0
+    shown = [-1]
+
+    def progress(step, total):
+        decile = 10 * step // total
+        if decile > shown[0]:
+            shown[0] = decile
+            click.echo(f"  {10 * decile:3d} %")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = replay_log(folder, out_dir, seed=seed, colon_path=colon_path, scope_path=scope_path,
+                                translate_m=translate_m, register=not no_register, render=not no_render,
+                                video=not no_video, fps=fps, endoscope_size=endoscope_size,
+                                scoring=not no_scores, max_seconds=seconds, progress=progress)
+        except (FileNotFoundError, ValueError) as exc:
+            _print_warnings(caught)
+            raise click.ClickException(str(exc)) from None
+    _print_warnings(caught)
+    reg = result.registration
+    click.echo(f"registration: {reg.method}, rotation {np.degrees(reg.rotation_angle_rad()):.1f} deg, translation "
+               f"{np.round(reg.translation_m * 1000, 1).tolist()} mm")
+    click.echo(f"replayed {result.steps} steps ({result.time_s:.2f} s simulated); tip path error against the "
+               f"recording: RMS {1000 * result.tip_error.rms_m:.1f} mm, max {1000 * result.tip_error.max_m:.1f} mm")
+    if result.video is not None:
+        click.echo(f"video: {result.video}")
+    if result.pictures:
+        click.echo("pictures: " + ", ".join(str(p) for p in result.pictures))
+    click.echo(f"output: {result.out_dir}")
+
+
+def _replay_exact(folder) -> None:
     from sim.session.replay import replay_exact
 
     try:
@@ -273,6 +354,7 @@ def replay(folder, exact) -> None:
     else:
         click.echo(f"DIFFERENT from the recorded final state {result.recorded_digest[:16]}", err=True)
         raise SystemExit(1)
+
 
 if __name__ == "__main__":
     main()

@@ -31,7 +31,7 @@ is reproducible.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -155,7 +155,6 @@ class Autopilot:
     # ----------------------------------------------------------------------------------------------------------
 
     def __call__(self, t_s: float, outputs: WorldOutputs) -> ScopeControls:
-        c = self.config
         dt = 0.0 if self._last_t is None else max(0.0, t_s - self._last_t)
         if self._last_t is None:
             self.events.append((t_s, "Endoscopy started"))

@@ -8,7 +8,12 @@ A case is a folder in the coordinate-log layout (DESIGN.md, "Coordinate logs"). 
   figures go into the report and its map into the pictures;
 - ``forces.npz``: ``t_s`` (on the log's clock: s since the first sample, as T.txt counts) and any of the
   `ScoreSamples` force fields (``tip_force_N`` ...) per sample; they are interpolated onto the log's sample times
-  (the session may log them at another rate) for the safety scores.
+  (the session may log them at another rate) for the safety scores;
+- ``session.json`` (a colosim session recording) when the log has no ``Cecum`` event: without it there is no
+  reference path from the recording (metrics.md §1.2 needs the scope shape at the cecum), but a colosim
+  recording names its colon (procedural seed or asset file) and was written in that colon's frame, so the colon's
+  centreline is the reference and its first point the anal verge (a recording that starts deep in, such as a
+  withdrawal, has no tip at the verge to estimate it from). Cases with a ``Cecum`` stay anatomy-free.
 
 Output in OUT: ``<case>/scores.json`` ({case, folder, warnings, error, scores}), ``<case>/*.png`` and
 ``scores.csv`` (one row per case, in input order; the scalar figures of the report flattened with dotted names).
@@ -146,6 +151,30 @@ def _load_forces(folder: Path, t_s: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _session_centreline(folder: Path) -> np.ndarray | None:
+    """The centreline (M, 3) of the colon a colosim session recording in `folder` ran on (module doc), None when
+    the folder has no ``session.json``. Errors name the file and field."""
+    path = folder / "session.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    colon = data.get("colon") if isinstance(data, dict) else None
+    if isinstance(colon, dict) and "procedural_seed" in colon:
+        from sim.colon.procedural import generate_colon
+
+        return np.asarray(generate_colon(int(colon["procedural_seed"])).centreline_m, dtype=float)
+    if isinstance(colon, dict) and "path" in colon:
+        from sim.colon.asset import load_asset
+
+        if not Path(colon["path"]).is_file():
+            raise ValueError(f"{path}: field 'colon.path' names {colon['path']}, which does not exist")
+        return np.asarray(load_asset(colon["path"]).centreline_m, dtype=float)
+    raise ValueError(f"{path}: field 'colon' must be {{\"procedural_seed\": int}} or {{\"path\": str}}, got {colon!r}")
+
+
 def score_case(folder: Path | str, out_folder: Path | str, name: str,
                options: BatchOptions = BatchOptions()) -> CaseOutcome:
     """Read, score and write one case (module doc). Never raises for a bad case: the error is in the outcome."""
@@ -161,12 +190,13 @@ def score_case(folder: Path | str, out_folder: Path | str, name: str,
             log = read_coordinate_log(folder, require_cecum=False)
         outcome.warnings = [str(w.message) for w in caught]
         outcome.n_samples = log.n_samples
-        samples = samples_from_log(log)
+        centreline = _session_centreline(folder) if log.cecum_event is None else None
+        samples = samples_from_log(log, None if centreline is None else centreline[0])
         if (folder / FORCES_FILE).is_file():
             for key, values in _load_forces(folder, samples.t_s).items():
                 setattr(samples, key, values)
         coverage = CoverageResult.load(folder / COVERAGE_FILE) if (folder / COVERAGE_FILE).is_file() else None
-        report = score_samples(samples, coverage=coverage)
+        report = score_samples(samples, centreline, coverage=coverage)
         scores = report.to_dict()
         outcome.row = summary_row(scores)
         if options.pictures:

@@ -16,13 +16,14 @@ Coverage phase: insertion until the first ``Cecum`` event, withdrawal after it.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from sim.logs.coordinate_log import EventLabel
-from sim.scoring.batch import COVERAGE_FILE, FORCES_FILE
+from sim.scoring.batch import COVERAGE_FILE, FORCES_FILE, SCORES_JSON
 from sim.scoring.coverage import INSERTION, WITHDRAWAL, CoverageAccumulator, CoverageConfig, CoverageGrid
 from sim.scoring.reference_path import progress_along, reference_from_centreline
 from sim.scoring.samples import FORCE_FIELDS, ScoreSamples, estimate_anal_verge, inserted_length_from_coils
@@ -151,3 +152,21 @@ class LiveScorer:
         coverage = self.coverage.result()
         coverage.lost_view_episodes = [(a - t0, b - t0) for a, b in coverage.lost_view_episodes]
         return [coverage.save(folder / COVERAGE_FILE), forces]
+
+    def save_report(self, folder: Path | str) -> Path:
+        """Write the final report as ``scores.json`` into `folder` (next to what `save` writes)."""
+        path = Path(folder) / SCORES_JSON
+        report = self.report()
+        path.write_text(json.dumps(report.to_dict(), indent=2, default=_json_default) + "\n", encoding="utf-8")
+        return path
+
+
+def _json_default(value):
+    """numpy arrays and scalars, and plain records, as JSON."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "__dict__"):
+        return value.__dict__
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -14,6 +14,12 @@ to that point. Approximations, all documented where they are made:
 - When every coil is inside the body (the verge lies beyond the most proximal coil), the shaft is assumed to run
   straight from the last coil to the verge: length = arc length to the last coil + distance last coil -> verge.
   This is a lower bound (a curved shaft there would be longer).
+- The projection is accepted only when the verge lies near the coil polyline (within `VERGE_NEAR_SHAFT_M`): the
+  shaft passes through the verge, so a nearest point farther away than a few cm is not where the shaft leaves the
+  body but a part of a deeply inserted shaft that happens to lie nearest (12 coils 0.1 m apart span 1.11 m, so
+  deep in an insertion the most proximal coil is still inside and the nearest polyline point can be anywhere on a
+  looped shaft). Such a sample falls back to the "all coils inside" rule. The one exception is the tip end (the
+  verge projecting before the tip): that is a tip outside the body, length 0, however far out it is.
 - A tip outside the body gives 0 (the verge projects onto the tip end).
 - The anal verge of a recording is not in the files. `samples_from_log` takes it as an argument (a replay
   registration knows it) and otherwise uses the tip position at ``Endoscopy started`` (else the first sample with a
@@ -29,6 +35,10 @@ import numpy as np
 
 from sim.logs.coordinate_log import CoordinateLog, EventLabel
 
+
+#: Farthest the anal verge may lie from the coil polyline for its projection to count as where the shaft crosses
+#: the verge (m): a lumen diameter and a half, more than the coils' reading noise and the shaft's sag between coils.
+VERGE_NEAR_SHAFT_M = 0.04
 
 #: Optional per-sample force magnitudes of `ScoreSamples` (N), used by the safety scores.
 FORCE_FIELDS = ("tip_force_N", "shaft_force_N", "tether_force_N", "handle_force_N")
@@ -198,9 +208,11 @@ def shaft_point_at_verge(points_tip_first: np.ndarray, anal_verge_m: np.ndarray)
     k = int(np.argmin(dist2))
     arc = polyline_arc_length(pts)
     seg_len = np.sqrt(len2)
-    if k == len(d) - 1 and u[k] >= 1.0:
+    tip_outside = k == 0 and u[0] <= 0.0
+    if (k == len(d) - 1 and u[k] >= 1.0) or (dist2[k] > VERGE_NEAR_SHAFT_M ** 2 and not tip_outside):
+        # Past the last coil, or a nearest point too far from the verge to be the crossing (module doc).
         gap = float(np.linalg.norm(verge - pts[-1]))
-        return ShaftPoint(float(arc[-1]) + gap, k, 1.0, True)
+        return ShaftPoint(float(arc[-1]) + gap, len(d) - 1, 1.0, True)
     return ShaftPoint(float(arc[k] + u[k] * seg_len[k]), k, float(u[k]), False)
 
 
@@ -246,11 +258,15 @@ def shaft_points_at_verge(coils_m: np.ndarray, anal_verge_m: np.ndarray) -> Shaf
         seg_len = np.sqrt(len2)
         arc = np.concatenate([np.zeros((rows.size, 1)), np.cumsum(seg_len, axis=1)], axis=1)
         u_best = u[np.arange(rows.size), best]
-        beyond = (best == k - 2) & (u_best >= 1.0)
+        rows_n = np.arange(rows.size)
+        tip_outside = (best == 0) & (u_best <= 0.0)
+        far = (dist2[rows_n, best] > VERGE_NEAR_SHAFT_M ** 2) & ~tip_outside
+        beyond = ((best == k - 2) & (u_best >= 1.0)) | far  # far: module doc (projection not accepted)
         along = arc[np.arange(rows.size), best] + u_best * seg_len[np.arange(rows.size), best]
         gap = np.linalg.norm(verge - c[:, -1], axis=1)
         arc_out[rows] = np.where(beyond, arc[:, -1] + gap, along)
-        seg_out[rows], u_out[rows], beyond_out[rows] = best, u_best, beyond
+        seg_out[rows], u_out[rows] = np.where(beyond, k - 2, best), np.where(beyond, 1.0, u_best)
+        beyond_out[rows] = beyond
     else:
         rows = np.array([], dtype=int)
     rest = np.flatnonzero(~np.isin(np.arange(n), rows) & np.all(np.isfinite(coils_m[:, 0]), axis=1))

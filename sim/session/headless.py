@@ -75,9 +75,6 @@ def run_headless(scene, info: SessionInfo, *, seconds: float, out_dir: Path | st
     """
     dt = float(info.dt_s)
     n_steps = max(1, int(round(seconds / dt)))
-    every = max(1, int(round(1.0 / (fps * dt))))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     folder = (Path(replays_dir) / recording_name) if recording_name else new_session_folder(replays_dir)
     drv = make_driver(driver, scene)
     info.driver = type(drv).__name__
@@ -85,8 +82,29 @@ def run_headless(scene, info: SessionInfo, *, seconds: float, out_dir: Path | st
     session = Session(scene, dt_s=dt, initial_depth_m=info.initial_depth_m, recorder=recorder,
                       scorer=make_scorer(scene, scoring), coil_sample_steps=info.coil_sample_steps)
     driven = DrivenSession(session, drv)
-    renderer = writer = None
     result = HeadlessResult(recording=folder, steps=0, frames=0, video=None)
+    try:
+        drive_and_render(driven, session, scene, n_steps, out_dir, result, fps=fps, endoscope_size=endoscope_size,
+                         pictures=pictures, video=video, render=render, capture_folder=folder,
+                         device=f"driver: {info.driver}", progress=progress)
+    finally:
+        session.close(extra={"driver_phase": driven.phase})
+    result.final_digest = recorder.info.final["state_sha256"] if recorder.info.final else ""
+    return result
+
+
+def drive_and_render(driven, session: Session, scene, n_steps: int, out_dir: Path | str, result: HeadlessResult, *,
+                     fps: float = 12.0, endoscope_size: tuple[int, int] = (640, 480), pictures: int = 4,
+                     video: bool = True, render: bool = True, capture_folder: Path | None = None,
+                     device: str = "", progress=None) -> HeadlessResult:
+    """Step `driven` (anything with ``step() -> StepResult`` and ``phase``, driving `session`) `n_steps` times and
+    render it into `out_dir` as `run_headless` does (video, pictures, last views); fills and returns `result`.
+    Captures go to `capture_folder`/pictures (None: not saved). The caller closes the session."""
+    dt = float(session.dt_s)
+    every = max(1, int(round(1.0 / (fps * dt))))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    renderer = writer = None
     picture_steps = {int(round(n_steps * (i + 1) / pictures)) for i in range(pictures)} if pictures else set()
     t_start = time.perf_counter()
     # Physics in a worker thread, rendering here: the numba step releases the GIL, so the two overlap. The worker
@@ -105,8 +123,10 @@ def run_headless(scene, info: SessionInfo, *, seconds: float, out_dir: Path | st
                 result.physics_wall_s += time.perf_counter() - t0
                 wanted = (k % every == 0, k in picture_steps, step.controls.capture, k == n_steps)
                 if render and any(wanted):
-                    snap = session.snapshot(phase=driven.phase, device=f"driver: {info.driver}")
+                    snap = session.snapshot(phase=driven.phase, device=device)
                     frames_q.put((k, snap, wanted))
+                elif progress is not None and not render and k % every == 0:
+                    progress(k, n_steps)
         except BaseException as exc:  # re-raised on the main thread
             failure.append(exc)
         finally:
@@ -136,8 +156,9 @@ def run_headless(scene, info: SessionInfo, *, seconds: float, out_dir: Path | st
                 result.frames += 1
             if is_picture:
                 result.pictures.append(save_png(out_dir / f"frame_{len(result.pictures) + 1:02d}.png", frame))
-            if capture:
-                save_png(folder / PICTURES_DIR / f"capture_{snap.time_s:08.3f}s.png", renderer.endoscope_image())
+            if capture and capture_folder is not None:
+                save_png(Path(capture_folder) / PICTURES_DIR / f"capture_{snap.time_s:08.3f}s.png",
+                         renderer.endoscope_image())
             result.render_wall_s += time.perf_counter() - t0
             if progress is not None:
                 progress(k, n_steps)
@@ -158,8 +179,6 @@ def run_headless(scene, info: SessionInfo, *, seconds: float, out_dir: Path | st
             worker.join()
         if writer is not None:
             writer.close()
-        session.close(extra={"driver_phase": driven.phase})
     result.steps = session.steps
     result.total_wall_s = time.perf_counter() - t_start
-    result.final_digest = recorder.info.final["state_sha256"] if recorder.info.final else ""
     return result

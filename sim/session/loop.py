@@ -74,10 +74,15 @@ class Session:
     def time_s(self) -> float:
         return float(self.state.time_s)
 
-    def step(self, controls: ScopeControls) -> StepResult:
-        """Advance one physics step under `controls` and record it."""
+    def step(self, controls: ScopeControls, rod_force_N: np.ndarray | None = None,
+             rod_torque_Nm: np.ndarray | None = None) -> StepResult:
+        """Advance one physics step under `controls` and record it. rod_force_N, rod_torque_Nm: optional (S, 3)
+        loads on the rod's segments for this step (a coordinate-log replay's coil springs); they are not in the
+        controls log, so a session that uses them has no exact replay."""
         world = self.scene.world
         wc = self.hand.apply(controls, self.dt_s, world.rod)
+        wc.rod.external_force_N = rod_force_N
+        wc.rod.external_torque_Nm = rod_torque_Nm
         step_world(world, self.state, wc, self.dt_s)
         self.outputs = world_outputs(world, self.state)
         t = float(self.state.time_s)
@@ -126,8 +131,13 @@ class Session:
                              message=message)
 
     def close(self, extra: dict | None = None) -> None:
+        """Finish the recording; with a live scorer, its coverage, forces and report go into the recording folder
+        (what `colosim score` reads)."""
         if self.recorder is not None:
             self.recorder.close(self.state, self.steps, extra=extra)
+            if self.scorer is not None and getattr(self.scorer, "n_samples", 0):
+                self.scorer.save(self.recorder.folder)
+                self.scorer.save_report(self.recorder.folder)
 
 
 class DrivenSession:
