@@ -226,13 +226,7 @@ def run(seed, colon_path, scope_path, headless, seconds, driver, out_dir, replay
     n_frames = max(1, round(seconds * fps))
     click.echo(f"colosim run: headless, {seconds:g} s simulated, driver {driver}, about {n_frames} frames")
 
-    shown = [-1]
-
-    def progress(step, total):
-        decile = 10 * step // total
-        if decile > shown[0]:
-            shown[0] = decile
-            click.echo(f"  {10 * decile:3d} %  ({step * info.dt_s:5.1f} s simulated)")
+    progress = _decile_progress(info.dt_s)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -307,13 +301,7 @@ def replay(folder, exact, out_dir, seed, colon_path, scope_path, translate, no_r
             raise click.BadParameter(f"expected three numbers in mm, X,Y,Z; got {translate!r}",
                                      param_hint="--translate")
         translate_m = np.array(values) / 1000.0
-    shown = [-1]
-
-    def progress(step, total):
-        decile = 10 * step // total
-        if decile > shown[0]:
-            shown[0] = decile
-            click.echo(f"  {10 * decile:3d} %")
+    progress = _decile_progress()
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -354,6 +342,21 @@ def _replay_exact(folder) -> None:
     else:
         click.echo(f"DIFFERENT from the recorded final state {result.recorded_digest[:16]}", err=True)
         raise SystemExit(1)
+
+
+def _decile_progress(dt_s: float | None = None):
+    """A ``progress(step, total)`` callback that prints each 10 % once (with the simulated time when dt_s is
+    given): long headless runs show they are alive."""
+    shown = [-1]
+
+    def progress(step: int, total: int) -> None:
+        decile = 10 * step // max(total, 1)
+        if decile > shown[0]:
+            shown[0] = decile
+            simulated = f"  ({step * dt_s:5.1f} s simulated)" if dt_s is not None else ""
+            click.echo(f"  {10 * decile:3d} %{simulated}")
+
+    return progress
 
 
 if __name__ == "__main__":
