@@ -466,14 +466,11 @@ def per_segment(values: np.ndarray | None, seg_count: int) -> np.ndarray:
 def rod_outputs(model: RodModel, state: RodState) -> RodOutputs:
     """Tip and camera pose, coil positions, inserted length and handle load of `state`."""
     tip_q = state.orientation[-1].copy()
-    axes = quat_rotate(np.tile(tip_q, (2, 1)), np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
-    forward, up = axes[0], axes[1]
-    tip = state.position_m[-1] + forward * (0.5 * model.segment_length_m[-1])
-    seg = model.coil_segment
-    offsets = np.zeros((seg.shape[0], 3))
-    offsets[:, 2] = model.coil_offset_m
-    coils = state.position_m[seg] + quat_rotate(state.orientation[seg], offsets)
-    axis = quat_rotate(state.entry_orientation[None, :], np.array([[0.0, 0.0, 1.0]]))[0]
+    axes = np.empty((4, 3))  # tip, forward, up, insertion axis
+    coils = np.empty((model.coil_segment.shape[0], 3))
+    _rod_output_kernel(state.position_m, state.orientation, float(model.segment_length_m[-1]), model.coil_segment,
+                       model.coil_offset_m, state.entry_orientation, axes, coils)
+    tip, forward, up, axis = axes[0], axes[1], axes[2], axes[3]
     return RodOutputs(
         tip_position_m=tip,
         tip_orientation=tip_q,
@@ -481,7 +478,8 @@ def rod_outputs(model: RodModel, state: RodState) -> RodOutputs:
         camera_orientation=tip_q.copy(),
         camera_forward=forward,
         camera_up=up,
-        camera_right=np.cross(forward, up),
+        camera_right=np.array([forward[1] * up[2] - forward[2] * up[1], forward[2] * up[0] - forward[0] * up[2],
+                               forward[0] * up[1] - forward[1] * up[0]]),
         coil_positions_m=coils,
         inserted_length_m=float(state.insertion_depth_m),
         handle_axial_force_N=float(np.dot(state.handle_force_N, axis)),
@@ -561,6 +559,32 @@ def _qmul(aw, ax, ay, az, bw, bx, by, bz):
         aw * by - ax * bz + ay * bw + az * bx,
         aw * bz + ax * by - ay * bx + az * bw,
     )
+
+
+@njit(cache=True, nogil=True)
+def _rod_output_kernel(position_m, orientation, tip_length_m, coil_segment, coil_offset_m, entry_orientation, axes,
+                       coils):
+    """Per-step outputs in one pass (numpy on 3-vectors costs more in call overhead than the arithmetic): axes (4, 3)
+    = tip centre of the distal face, camera forward (+z), camera up (+y), insertion axis; coils (K, 3)."""
+    q = orientation[orientation.shape[0] - 1]
+    fx, fy, fz = quat_rotate_scalar(q[0], q[1], q[2], q[3], 0.0, 0.0, 1.0)
+    ux, uy, uz = quat_rotate_scalar(q[0], q[1], q[2], q[3], 0.0, 1.0, 0.0)
+    last = position_m.shape[0] - 1
+    half = 0.5 * tip_length_m
+    axes[0, 0] = position_m[last, 0] + fx * half
+    axes[0, 1] = position_m[last, 1] + fy * half
+    axes[0, 2] = position_m[last, 2] + fz * half
+    axes[1, 0], axes[1, 1], axes[1, 2] = fx, fy, fz
+    axes[2, 0], axes[2, 1], axes[2, 2] = ux, uy, uz
+    e = entry_orientation
+    axes[3, 0], axes[3, 1], axes[3, 2] = quat_rotate_scalar(e[0], e[1], e[2], e[3], 0.0, 0.0, 1.0)
+    for k in range(coil_segment.shape[0]):
+        i = coil_segment[k]
+        o = orientation[i]
+        ox, oy, oz = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, coil_offset_m[k])
+        coils[k, 0] = position_m[i, 0] + ox
+        coils[k, 1] = position_m[i, 1] + oy
+        coils[k, 2] = position_m[i, 2] + oz
 
 
 @njit(cache=True, nogil=True)

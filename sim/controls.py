@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from physics.colon_body import ColonControls
 from physics.scope_rod import RodControls, RodModel
@@ -109,13 +108,13 @@ class HandState:
             delta = float(c.target_depth_m) - self.depth_m
         else:
             delta = float(c.insertion_velocity_m_s) * dt_s
-        self.depth_m = float(np.clip(self.depth_m + np.clip(delta, -max_step, max_step), 0.0, rod.max_insertion_m))
+        self.depth_m = clamp(self.depth_m + clamp(delta, -max_step, max_step), 0.0, rod.max_insertion_m)
         max_roll = MAX_ROLL_RATE_RAD_S * dt_s
         if c.roll_rad is not None:
             droll = float(c.roll_rad) - self.roll_rad
         else:
             droll = float(c.roll_rate_rad_s) * dt_s
-        self.roll_rad += float(np.clip(droll, -max_roll, max_roll))
+        self.roll_rad += clamp(droll, -max_roll, max_roll)
         up, down = rod.angulation_up_rad, rod.angulation_down_rad
         left, right = rod.angulation_left_rad, rod.angulation_right_rad
         max_wheel = MAX_WHEEL_RATE_RAD_S * dt_s
@@ -127,7 +126,7 @@ class HandState:
             self.stiffness_scale = float(c.stiffness_scale)
         if c.air != c.suction:
             sign = 1.0 if c.air else -1.0
-            self.insufflation = float(np.clip(self.insufflation + sign * INSUFFLATION_RATE_PER_S * dt_s, -1.0, 1.0))
+            self.insufflation = clamp(self.insufflation + sign * INSUFFLATION_RATE_PER_S * dt_s, -1.0, 1.0)
         return WorldControls(
             RodControls(insertion_depth_m=self.depth_m, roll_rad=self.roll_rad,
                         wheel_up_down_rad=self.wheel_up_down_rad, wheel_left_right_rad=self.wheel_left_right_rad,
@@ -135,7 +134,12 @@ class HandState:
             ColonControls(insufflation=self.insufflation))
 
 
+def clamp(x: float, lo: float, hi: float) -> float:
+    """x limited to [lo, hi] as a Python float (np.clip on scalars costs ~10 µs a call, several per step)."""
+    return float(min(max(x, lo), hi))
+
+
 def _wheel(current: float, target: float | None, rate: float, dt_s: float, max_step: float, lo: float,
            hi: float) -> float:
     delta = (float(target) - current) if target is not None else float(rate) * dt_s
-    return float(np.clip(current + np.clip(delta, -max_step, max_step), lo, hi))
+    return clamp(current + clamp(delta, -max_step, max_step), lo, hi)

@@ -37,7 +37,7 @@ import numpy as np
 
 from physics.contact import locate_samples_global, locate_samples_local
 from physics.world import WorldOutputs
-from sim.controls import ScopeControls
+from sim.controls import ScopeControls, clamp
 from sim.scene import Scene
 
 #: Pieces either side of the last tip piece searched when the tip moves (5 mm rings: +-60 mm of centreline).
@@ -226,11 +226,11 @@ class Autopilot:
             self._roll += c.back_off_roll_rad * (1.0 if st.back_offs % 2 else -1.0)
             return
         force = float(outputs.rod.handle_axial_force_N)
-        ease = 1.0 - np.clip((force - c.soft_force_N) / (c.hard_force_N - c.soft_force_N), 0.0, 1.0)
+        ease = 1.0 - clamp((force - c.soft_force_N) / (c.hard_force_N - c.soft_force_N), 0.0, 1.0)
         speed = c.advance_speed_m_s * max(c.min_push_fraction, alignment) * ease
         if force >= c.hard_force_N:  # resistance: back off a little, as a hand does
             speed = -0.25 * c.advance_speed_m_s
-        self._depth = float(np.clip(self._depth + speed * dt, 0.0, self._max_depth))
+        self._depth = clamp(self._depth + speed * dt, 0.0, self._max_depth)
         st.manoeuvre = "advance"
 
     def _looping(self) -> bool:
@@ -273,11 +273,11 @@ class Autopilot:
             locate_samples_local(point, centres, self._piece, _LOCATOR_WINDOW_RINGS)
         k = int(self._piece[0])
         a = centres[k + 1] - centres[k]
-        f = float(np.clip(np.dot(tip - centres[k], a) / max(float(np.dot(a, a)), 1e-18), 0.0, 1.0))
+        f = clamp(np.dot(tip - centres[k], a) / max(float(np.dot(a, a)), 1e-18), 0.0, 1.0)
         return float(self._ring_s[k] + f * (self._ring_s[k + 1] - self._ring_s[k]))
 
     def _point_at(self, centres: np.ndarray, s_m: float) -> np.ndarray:
-        s = float(np.clip(s_m, self._ring_s[0], self._ring_s[-1]))
+        s = clamp(s_m, self._ring_s[0], self._ring_s[-1])
         return np.array([np.interp(s, self._ring_s, centres[:, a]) for a in range(3)])
 
     def _steer(self, dt, outputs, centres, tip, survey: float) -> float:
@@ -307,8 +307,8 @@ class Autopilot:
             cap = c.max_insertion_wheel_rad
             lo_ud, hi_ud, lo_lr, hi_lr = max(lo_ud, -cap), min(hi_ud, cap), max(lo_lr, -cap), min(hi_lr, cap)
         rate = c.max_wheel_rate_rad_s
-        turn_ud = float(np.clip(c.steer_gain_per_s * err_up, -rate, rate)) * dt
-        turn_lr = float(np.clip(c.steer_gain_per_s * err_right, -rate, rate)) * dt
-        self._wheel_ud = float(np.clip(self._wheel_ud + turn_ud, lo_ud, hi_ud))
-        self._wheel_lr = float(np.clip(self._wheel_lr + turn_lr, lo_lr, hi_lr))
+        turn_ud = clamp(c.steer_gain_per_s * err_up, -rate, rate) * dt
+        turn_lr = clamp(c.steer_gain_per_s * err_right, -rate, rate) * dt
+        self._wheel_ud = clamp(self._wheel_ud + turn_ud, lo_ud, hi_ud)
+        self._wheel_lr = clamp(self._wheel_lr + turn_lr, lo_lr, hi_lr)
         return float(np.dot(d, forward))
