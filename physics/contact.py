@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from physics.scope_rod import add_world_rotation, quat_rotate_scalar
+from physics.scope_rod import add_world_rotation, axis_points, quat_rotate_scalar
 
 #: Scope-mucosa friction coefficient (anatomy.md Mechanics: 0.15, range 0.05-0.3, wet and lubricated).
 DEFAULT_FRICTION_COEFFICIENT = 0.15
@@ -155,16 +155,9 @@ def empty_contact_state(model: ContactModel, segment_count: int, particle_count:
 # --------------------------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
-def sample_points(rod_position_m, rod_orientation, sample_segment, sample_offset_m, out):
-    """World positions out (Q, 3) of the samples on the rod axis (rod_position_m (S, 3), rod_orientation (S, 4))."""
-    for q in range(sample_segment.shape[0]):
-        i = sample_segment[q]
-        o = rod_orientation[i]
-        ox, oy, oz = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, sample_offset_m[q])
-        out[q, 0] = rod_position_m[i, 0] + ox
-        out[q, 1] = rod_position_m[i, 1] + oy
-        out[q, 2] = rod_position_m[i, 2] + oz
+#: World positions (Q, 3) of the contact samples on the rod axis: `axis_points(rod_position_m, rod_orientation,
+#: sample_segment, sample_offset_m, out)`, the same placement as the coils.
+sample_points = axis_points
 
 
 @njit(cache=True, nogil=True)

@@ -578,13 +578,20 @@ def _rod_output_kernel(position_m, orientation, tip_length_m, coil_segment, coil
     axes[2, 0], axes[2, 1], axes[2, 2] = ux, uy, uz
     e = entry_orientation
     axes[3, 0], axes[3, 1], axes[3, 2] = quat_rotate_scalar(e[0], e[1], e[2], e[3], 0.0, 0.0, 1.0)
-    for k in range(coil_segment.shape[0]):
-        i = coil_segment[k]
+    axis_points(position_m, orientation, coil_segment, coil_offset_m, coils)
+
+
+@njit(cache=True, nogil=True)
+def axis_points(position_m, orientation, segment, offset_m, out):
+    """World positions out (Q, 3) of points on the rod axis, each `offset_m` (Q,) along segment `segment` (Q,) from
+    its centre (position_m (S, 3), orientation (S, 4)): coils, contact samples."""
+    for q in range(segment.shape[0]):
+        i = segment[q]
         o = orientation[i]
-        ox, oy, oz = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, coil_offset_m[k])
-        coils[k, 0] = position_m[i, 0] + ox
-        coils[k, 1] = position_m[i, 1] + oy
-        coils[k, 2] = position_m[i, 2] + oz
+        ox, oy, oz = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, offset_m[q])
+        out[q, 0] = position_m[i, 0] + ox
+        out[q, 1] = position_m[i, 1] + oy
+        out[q, 2] = position_m[i, 2] + oz
 
 
 @njit(cache=True, nogil=True)
