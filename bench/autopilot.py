@@ -1,0 +1,103 @@
+"""Benchmark: how far the autopilot gets, seed by seed, and what the physics did on the way (issue 3 acceptance).
+
+For each seed: the procedural colon, the autopilot inserting for at most --seconds of simulated time; printed per
+seed: furthest tip progress along the deformed centreline and the landmark passed, the time of the splenic flexure
+and of the cecum, loop reductions and back-offs, the worst scope point outside the wall (contact's own clearance),
+the fastest wall particle and scope segment, wall-clock time. A picture (frontal projection, patient's left on the
+right of the picture as on a scope guide) of each tip path coloured by time over the rest centreline goes to
+--out. Ends with one name=value line.
+
+    .venv/bin/python bench/autopilot.py [--seeds 0 1 2] [--seconds 60] [--out out/autopilot_paths.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+# The repository root first: this folder's physics.py (the physics benchmark) would shadow the physics package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sim.drivers.autopilot import Autopilot, AutopilotConfig  # noqa: E402
+from sim.drivers.drive import drive  # noqa: E402
+from sim.scene import build_scene  # noqa: E402
+
+
+def run_seed(seed: int, seconds: float) -> dict:
+    scene = build_scene(seed=seed)
+    pilot = Autopilot(scene, AutopilotConfig(withdraw=False))
+    best = [0.0]
+
+    def on_sample(t_s, outputs, state):
+        best[0] = max(best[0], pilot.status.tip_s_m)
+
+    t0 = time.perf_counter()
+    _, trace = drive(scene, pilot, seconds, on_sample=on_sample)
+    wall_s = time.perf_counter() - t0
+    marks = sorted(scene.asset.landmarks.items(), key=lambda kv: kv[1].s_m)
+    passed = [name for name, mark in marks if mark.s_m <= best[0]]
+    event = {label: t for t, label in reversed(pilot.events)}
+    return {
+        "seed": seed, "scene": scene, "trace": trace, "best_s_m": best[0],
+        "length_m": float(scene.colon.ring_s_m[-1]), "landmark": passed[-1] if passed else "-",
+        "flexure_s": event.get("Fleksur L"), "cecum_s": event.get("Cecum"), "status": pilot.status,
+        "wall_s": wall_s,
+    }
+
+
+def picture(results: list[dict], path: Path) -> None:
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 5.2), squeeze=False)
+    for ax, r in zip(axes[0], results):
+        c = r["scene"].asset.centreline_m
+        ax.plot(c[:, 0] * 1e3, c[:, 2] * 1e3, color="0.8", lw=6, solid_capstyle="round")
+        tip = np.asarray(r["trace"].tip_m)
+        t = np.asarray(r["trace"].t_s)
+        if tip.size:
+            sc = ax.scatter(tip[:, 0] * 1e3, tip[:, 2] * 1e3, c=t, s=2, cmap="viridis")
+            fig.colorbar(sc, ax=ax, label="t (s)", shrink=0.7)
+        ax.set_title(f"seed {r['seed']}: {r['landmark']}\n{r['best_s_m']:.2f} of {r['length_m']:.2f} m", fontsize=9)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x (mm, patient's left)")
+        ax.set_ylabel("z (mm, head)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
+    parser.add_argument("--seconds", type=float, default=60.0, help="simulated seconds per seed (default 60)")
+    parser.add_argument("--out", type=Path, default=Path("out/autopilot_paths.png"))
+    args = parser.parse_args()
+    results = []
+    for seed in args.seeds:
+        r = run_seed(seed, args.seconds)
+        tr = r["trace"]
+        print(f"seed {seed}: tip {r['best_s_m']:.3f} of {r['length_m']:.3f} m (past {r['landmark']}), splenic "
+              f"flexure at {r['flexure_s']} s, cecum at {r['cecum_s']} s, reductions {r['status'].reductions}, "
+              f"back-offs {r['status'].back_offs}, worst outside {1e3 * tr.worst_outside_m:.2f} mm, max wall speed "
+              f"{tr.max_wall_speed_m_s:.2f} m/s, max scope speed {tr.max_scope_speed_m_s:.2f} m/s, finite "
+              f"{tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in {r['wall_s']:.0f} s", flush=True)
+        results.append(r)
+    picture(results, args.out)
+    print(f"picture: {args.out}")
+    cecum = sum(r["cecum_s"] is not None for r in results)
+    flexure = sum(r["flexure_s"] is not None for r in results)
+    worst = max(r["trace"].worst_outside_m for r in results)
+    mean_fraction = float(np.mean([r["best_s_m"] / r["length_m"] for r in results]))
+    print(f"seeds={len(results)} cecum_reached={cecum} splenic_flexure_passed={flexure} "
+          f"mean_progress_fraction={mean_fraction:.3f} worst_outside_mm={1e3 * worst:.2f}")
+
+
+if __name__ == "__main__":
+    main()
