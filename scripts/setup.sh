@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Mesa's EGL and software rasteriser render the views without a display or GPU (prior-art.md §5).
-debs=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2)
+# Mesa's EGL and software rasteriser render the views without a display or GPU (prior-art.md §5); Xvfb (with
+# xauth for xvfb-run) gives the window-mode session test a display to open its window on.
+debs=(libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 xvfb xauth)
 missing=()
 for p in "${debs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
