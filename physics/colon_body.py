@@ -103,6 +103,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numba import njit, prange
@@ -159,6 +160,13 @@ class ColonMaterial:
     #: Compressed hoop, axial and shear links are this many times more compliant (the thin wall wrinkles instead of
     #: compressing).
     compression_compliance_factor: float = 4.0
+    #: In-plane links (hoop, axial, shear) never stretch beyond this times their rest length: a hard one-sided
+    #: strain limit (Provot 1995), standing in for the collagen that makes the wall's stress-strain curve turn
+    #: steeply upward (anatomy.md Mechanics: 0.1-1 MPa at small strain, several MPa near rupture) [est]. Without
+    #: it a scope loop pushing 40-60 N stretched the sigmoid's wall 2-4x and the stored energy snapped back at
+    #: 10-30 m/s (measured, bench/autopilot.py seed 0 at 22.5 s); with it the mesentery takes the load and the
+    #: loop moves the colon instead of tenting it. math.inf turns it off.
+    max_stretch: float = 1.5
     #: Suction stops pulling a particle in once its distance from the ring centroid is this fraction of the rest one.
     collapse_radius_fraction: float = 0.4
     #: No particle comes nearer its ring centroid than this fraction of its rest distance: opposite walls of a
@@ -201,7 +209,8 @@ class ColonBodyModel:
     - area_m2 (N,): rest dual-cell wall area per particle.
     - constraint_i, constraint_j (C,) int64; constraint_kind (C,) int64 (index into CONSTRAINT_KINDS);
       rest_length_m (C,); compliance_m_N (C,); compression_compliance_m_N (C,) (used while a link is shorter than
-      its rest length).
+      its rest length); max_length_m (C,): strain limit (`ColonMaterial.max_stretch` times the rest length for
+      in-plane links, inf for bending links).
     - rest_centroid_distance_m (N,): rest distance of each particle from its ring centroid; collapse_radius_fraction,
       lumen_floor_fraction (see ColonMaterial).
     - tether_compliance_m_N (N,): per particle (zero-length link to the rest position).
@@ -241,6 +250,7 @@ class ColonBodyModel:
     rest_length_m: np.ndarray
     compliance_m_N: np.ndarray
     compression_compliance_m_N: np.ndarray
+    max_length_m: np.ndarray
     rest_centroid_distance_m: np.ndarray
     collapse_radius_fraction: float
     lumen_floor_fraction: float
@@ -267,6 +277,21 @@ class ColonBodyModel:
     material: ColonMaterial
     solver_ring_start: np.ndarray | None = None
     solver_constraint_start: np.ndarray | None = None
+
+    @cached_property
+    def ring_link_runs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(start (R + 1,), runs (M, 2)) int64: the links whose lower ring is k are the constraints lo..hi - 1 of
+        the runs (lo, hi) = runs[start[k]:start[k + 1]] (`sweep_marked_rings` solves the rings around a contact).
+        In the builder's solver order a ring's links are one run in its block and one among the seam links."""
+        ring = np.minimum(self.ring_index[self.constraint_i], self.ring_index[self.constraint_j])
+        index = np.argsort(ring, kind="stable")
+        ring_sorted = ring[index]
+        cut = np.flatnonzero((np.diff(ring_sorted) != 0) | (np.diff(index) != 1)) + 1
+        first = np.concatenate(([0], cut))
+        last = np.concatenate((cut, [index.size])) - 1
+        runs = np.stack((index[first], index[last] + 1), axis=1).astype(np.int64)
+        start = np.searchsorted(ring_sorted[first], np.arange(self.ring_count + 1)).astype(np.int64)
+        return start, runs
 
     @property
     def particle_count(self) -> int:
@@ -476,6 +501,8 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
     order, ring_start, constraint_start = _solver_order(ci, cj, ring_index, n_rings, n, solver_blocks)
     ci, cj, kind, rest_len = ci[order], cj[order], kind[order], rest_len[order]
     compliance, compression_compliance = compliance[order], compression_compliance[order]
+    in_plane = in_plane[order]
+    max_length = np.where(in_plane, rest_len * float(material.max_stretch), np.inf)
     centroid = grid.mean(axis=1)
     centroid_distance = np.linalg.norm(grid - centroid[:, None, :], axis=2).reshape(-1)
 
@@ -501,7 +528,8 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
         segment_names=seg_names, theta_rad=theta_p, rest_position_m=rest, ring_index=ring_index,
         theta_index=theta_index, mass_kg=mass, inv_mass=inv_mass, fixed=fixed, area_m2=area,
         constraint_i=ci, constraint_j=cj, constraint_kind=kind, rest_length_m=rest_len, compliance_m_N=compliance,
-        compression_compliance_m_N=compression_compliance, rest_centroid_distance_m=centroid_distance,
+        compression_compliance_m_N=compression_compliance, max_length_m=max_length,
+        rest_centroid_distance_m=centroid_distance,
         collapse_radius_fraction=float(material.collapse_radius_fraction),
         lumen_floor_fraction=float(material.lumen_floor_fraction),
         tether_compliance_m_N=tether, contact_radius_m=contact_radius, contact_ring_lo=contact_lo,
@@ -560,12 +588,13 @@ def solver_plan(model: ColonBodyModel) -> tuple[np.ndarray, np.ndarray]:
 def solver_coefficients(model: ColonBodyModel, state: ColonBodyState, h_s: float) -> tuple[np.ndarray, np.ndarray]:
     """`wall_coefficients` for substep h_s, cached in `state` (recomputed when h or the model's arrays change)."""
     key = (float(h_s), id(model.inv_mass), id(model.compliance_m_N), id(model.compression_compliance_m_N),
-           id(model.tether_compliance_m_N), id(model.constraint_i))
+           id(model.max_length_m), id(model.tether_compliance_m_N), id(model.constraint_i))
     if state.solver_key != key or state.solver_coefficients is None:
-        coef = np.empty((model.constraint_count, 4))
+        coef = np.empty((model.constraint_count, 6))
         tether = np.empty((model.particle_count, 3))
         wall_coefficients(model.inv_mass, model.constraint_i, model.constraint_j, model.compliance_m_N,
-                          model.compression_compliance_m_N, model.tether_compliance_m_N, float(h_s), coef, tether)
+                          model.compression_compliance_m_N, model.max_length_m, model.tether_compliance_m_N,
+                          float(h_s), coef, tether)
         state.solver_coefficients, state.solver_tether_coefficients, state.solver_key = coef, tether, key
     return state.solver_coefficients, state.solver_tether_coefficients
 
@@ -888,36 +917,6 @@ def _move_pair(position_m, inv_mass, i, j, dx, dy, dz, s):
 
 
 @njit(cache=True, nogil=True)
-def project_wall_constraints(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, compliance_m_N,
-                             compression_compliance_m_N, multiplier, h_s):
-    """One Gauss-Seidel sweep over the C distance constraints (XPBD), accumulating `multiplier` (C,).
-
-    C = |x_i - x_j| - l0 with compliance compliance_m_N (C,), or compression_compliance_m_N (C,) while compressed;
-    the sweep order is the constraint order, so the result is deterministic."""
-    inv_h2 = 1.0 / (h_s * h_s)
-    for c in range(constraint_i.shape[0]):
-        i = constraint_i[c]
-        j = constraint_j[c]
-        wsum = inv_mass[i] + inv_mass[j]
-        if wsum == 0.0:
-            continue
-        dx = position_m[i, 0] - position_m[j, 0]
-        dy = position_m[i, 1] - position_m[j, 1]
-        dz = position_m[i, 2] - position_m[j, 2]
-        d = math.sqrt(dx * dx + dy * dy + dz * dz)
-        if d < _TINY_M:
-            continue
-        err = d - rest_length_m[c]
-        if err < 0.0:
-            alpha = compression_compliance_m_N[c] * inv_h2
-        else:
-            alpha = compliance_m_N[c] * inv_h2
-        dl = (-err - alpha * multiplier[c]) / (wsum + alpha)
-        multiplier[c] += dl
-        _move_pair(position_m, inv_mass, i, j, dx, dy, dz, dl / d)
-
-
-@njit(cache=True, nogil=True)
 def project_tethers(position_m, rest_position_m, inv_mass, tether_compliance_m_N, multiplier, h_s):
     """XPBD zero-length tethers of every free particle to its rest position; multiplier (N, 3) per world axis.
 
@@ -1021,9 +1020,10 @@ def update_velocities_range(position_m, prev_position_m, velocity_m_s, h_s, lo, 
 
 @njit(cache=True, nogil=True)
 def wall_coefficients(inv_mass, constraint_i, constraint_j, compliance_m_N, compression_compliance_m_N,
-                      tether_compliance_m_N, h_s, out, tether_out):
+                      max_length_m, tether_compliance_m_N, h_s, out, tether_out):
     """Per-substep constants of the XPBD updates, computed once per substep length h (not per substep):
-    out (C, 4) = alpha / h² stretched, 1 / (w_i + w_j + alpha / h²) stretched, the same two compressed;
+    out (C, 6) = alpha / h² stretched, 1 / (w_i + w_j + alpha / h²) stretched, the same two compressed, w_i + w_j,
+    the strain limit max_length_m (C,) (inf when w_i + w_j = 0);
     tether_out (N, 3) = alpha / h², 1 / (w + alpha / h²), w. A link or tether with no free particle gets 0 as
     its reciprocal, so it neither moves anything nor gathers a multiplier. Hoisting the two divisions out of the
     sweep takes about a quarter off it (`project_wall_range`)."""
@@ -1036,6 +1036,8 @@ def wall_coefficients(inv_mass, constraint_i, constraint_j, compliance_m_N, comp
         out[c, 1] = 1.0 / (w + a_s) if w > 0.0 else 0.0
         out[c, 2] = a_c
         out[c, 3] = 1.0 / (w + a_c) if w > 0.0 else 0.0
+        out[c, 4] = w
+        out[c, 5] = max_length_m[c] if w > 0.0 else np.inf
     for i in range(inv_mass.shape[0]):
         w = inv_mass[i]
         a = tether_compliance_m_N[i] * inv_h2
@@ -1054,9 +1056,12 @@ _SWEEP_FLAGS = dict(cache=True, nogil=True, fastmath={"contract"}, error_model="
 @njit(**_SWEEP_FLAGS)
 def project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients, multiplier,
                        lo, hi):
-    """`project_wall_constraints` for constraints lo..hi - 1 with the per-h constants of `wall_coefficients`.
+    """One Gauss-Seidel sweep (XPBD) over the distance constraints lo..hi - 1, accumulating `multiplier` (C,), with
+    the per-h constants of `wall_coefficients`: C = |x_i - x_j| - l0, the stretched or compressed compliance by the
+    sign of C; then the strain limit (`ColonMaterial.max_stretch`), a plain position projection on the same line
+    (no multiplier: it is a limit, not a spring).
 
-    Same update; the constraint order is the model's solver order (see `build_colon_body`, "Solver order"): within
+    The constraint order is the model's solver order (see `build_colon_body`, "Solver order"): within
     a block, consecutive links share no particle, so the CPU overlaps their square roots and divisions instead of
     waiting for each link's result before the next (a chain of hoop links j, j + 1, ... serialises on the shared
     particle: 20-26 ns per link against 13-15 ns in colour order, measured on the default grid)."""
@@ -1077,7 +1082,29 @@ def project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_le
         alpha = coefficients[c, col]
         dl = (-err - alpha * multiplier[c]) * coefficients[c, col + 1]
         multiplier[c] += dl
+        # The pair moves along its own line, so its new length is d + (w_i + w_j) dl: the limit needs no root.
+        over = d + coefficients[c, 4] * dl - coefficients[c, 5]
+        if over > 0.0:
+            dl -= over / coefficients[c, 4]
         _move_pair(position_m, inv_mass, i, j, dx, dy, dz, dl / d)
+
+
+@njit(cache=True, nogil=True)
+def sweep_marked_rings(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients, multiplier,
+                       rest_position_m, tether_coefficients, tether_multiplier, particles_per_ring, ring_run_start,
+                       ring_runs, marked):
+    """One more sweep over the links and tethers of the rings k with marked[k] (R,) bool, in ring order (the
+    rings around a scope contact: see physics/world.py, "Contact iterations"). ring_run_start, ring_runs:
+    `ColonBodyModel.ring_link_runs`."""
+    p = particles_per_ring
+    for k in range(marked.shape[0]):
+        if not marked[k]:
+            continue
+        for n in range(ring_run_start[k], ring_run_start[k + 1]):
+            project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients,
+                               multiplier, ring_runs[n, 0], ring_runs[n, 1])
+        project_tethers_range(position_m, rest_position_m, tether_coefficients, tether_multiplier, k * p,
+                              (k + 1) * p)
 
 
 @njit(cache=True, nogil=True)

@@ -15,8 +15,11 @@ Per substep of length h (one numba kernel for the whole step, `_world_step_kerne
      by their s locality, then `contact_passes` Gauss-Seidel passes of `project_scope_wall_contacts`). Contact comes
      last among the scope's projections, so a scope point leaves the substep inside the wall up to what one
      contact's correction undoes of its neighbours';
-  4. colon self-contact, then `colon_body.wall_substep_end` (lumen floor and wall velocities);
-  5. rod velocity update (XPBD: from the pose change over the substep).
+  4. `contact_iterations` times, around the contacts only: the links and tethers of the rings within
+     CONTACT_ITERATION_RINGS of a touching sample (`colon_body.sweep_marked_rings`), rod joints, contact passes
+     over the touching samples (normal only: friction was applied in step 3);
+  5. colon self-contact, then `colon_body.wall_substep_end` (lumen floor and wall velocities);
+  6. rod velocity update (XPBD: from the pose change over the substep).
 Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
 the colon's gauge pressure (first-order lag), its self-contact candidates (`update_contact_candidates`), the wall's
 per-h constants (cached) and, in the kernel, the pressure's acceleration of each particle.
@@ -31,6 +34,14 @@ Contact passes: the samples of one segment and its neighbours share the segment'
 pass leaves a residual where several samples press at once (a scope buckling in the sigmoid). Measured, 0.1 m/s
 straight insertion to 0.4 m (the scope loops in the sigmoid, wall strain above 1): worst sample outside the wall
 1.44 mm with one pass, 0.34 mm with two (CONTACT_PASSES), for 0.7 ms more per step.
+
+Contact iterations: a hard contact applied after one sweep of the wall always wins against it, so under a pushing
+scope the wall stretched far beyond its strain limit (ColonMaterial.max_stretch) and a loop of the sigmoid leaning on
+it at 40-60 N stored enough energy to snap the wall at 10-30 m/s. Two more sweeps of the wall, rod and contacts
+around the touching samples settle them against each other; measured on the default colon with the autopilot
+(seed 0, 40 s simulated): largest wall strain 0.76 with them against 1.75 without, fastest wall particle 0.74 m/s
+against 1.14, worst scope point outside the wall 0.4 mm either way; bench/physics.py's scene 1.0-1.5 ms more per
+step.
 
 Determinism: every loop runs in a fixed order, so the same model, state, controls and dt give bit-identical
 states; with `threaded=True` the wall's ring blocks run on numba's threads, but they share no particle and each
@@ -60,6 +71,7 @@ from physics.colon_body import (
     rest_state,
     solver_coefficients,
     solver_plan,
+    sweep_marked_rings,
     threaded_default,
     update_contact_candidates,
     wall_substep_end,
@@ -102,6 +114,10 @@ from physics.scope_rod import (
 MIN_SUBSTEPS = 4
 #: Contact passes per iteration (see the module docstring, "Contact passes").
 CONTACT_PASSES = 2
+#: Extra iterations of the wall around the contacts per substep (see the module docstring, "Contact iterations").
+CONTACT_ITERATIONS = 2
+#: Rings either side of a touching sample's piece that the contact iterations solve.
+CONTACT_ITERATION_RINGS = 2
 
 
 @dataclass(frozen=True)
@@ -277,10 +293,10 @@ def _turn(q: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt_s: float,
                substeps: int | None = None, *, iterations: int = 1, contact_passes: int = CONTACT_PASSES,
-               threaded: bool | None = None) -> WorldState:
+               contact_iterations: int = CONTACT_ITERATIONS, threaded: bool | None = None) -> WorldState:
     """Advance rod, colon and contacts by `dt_s` in `substeps` XPBD substeps (default `model.default_substeps`
-    scaled to dt_s) of `iterations` sweeps each (`contact_passes` contact passes per sweep). Updates `state` in
-    place and returns it.
+    scaled to dt_s) of `iterations` sweeps each (`contact_passes` contact passes per sweep), then
+    `contact_iterations` sweeps of the rings around the contacts. Updates `state` in place and returns it.
 
     The handle's insertion depth and roll move linearly over the substeps from the state's values to the controls'
     (as in `step_rod`); the colon's gauge pressure follows the insufflation setting with the material's time
@@ -289,9 +305,10 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     """
     if substeps is None:
         substeps = max(1, int(math.ceil(model.default_substeps * dt_s * 240.0 - 1e-9)))
-    if not (dt_s > 0 and substeps >= 1 and iterations >= 1 and contact_passes >= 1):
-        raise ValueError(f"step_world needs dt_s > 0, substeps >= 1, iterations >= 1; got {dt_s}, {substeps}, "
-                         f"{iterations}")
+    if not (dt_s > 0 and substeps >= 1 and iterations >= 1 and contact_passes >= 1 and contact_iterations >= 0):
+        raise ValueError(f"step_world needs dt_s > 0, substeps >= 1, iterations >= 1, contact_passes >= 1, "
+                         f"contact_iterations >= 0; got {dt_s}, {substeps}, {iterations}, {contact_passes}, "
+                         f"{contact_iterations}")
     rod_m, colon_m, contact_m = model.rod, model.colon, model.contact
     rod, colon, contact = state.rod, state.colon, state.contact
     rc, cc = controls.rod, controls.colon
@@ -315,6 +332,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     update_contact_candidates(colon_m, colon, dt_s)
     coef, tether_coef = solver_coefficients(colon_m, colon, float(dt_s) / substeps)
     ring_start, constraint_start = solver_plan(colon_m)
+    ring_run_start, ring_runs = colon_m.ring_link_runs
 
     handle = np.zeros(6)
     _world_step_kernel(
@@ -330,14 +348,14 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         colon_m.rest_length_m, coef, tether_coef, colon_m.area_m2, colon_m.ring_count, colon_m.particles_per_ring,
         float(pressure), colon_m.rest_centroid_distance_m, colon_m.collapse_radius_fraction,
         colon_m.lumen_floor_fraction, colon.contact_pairs, colon.contact_count, colon_m.contact_radius_m,
-        colon_m.damping_per_s, ring_start, constraint_start,
+        colon_m.damping_per_s, ring_start, constraint_start, ring_run_start, ring_runs,
         # contact
         contact_m.sample_segment, contact_m.sample_offset_m, contact.sample_piece, contact_m.scope_radius_m,
         contact_m.friction_coefficient, contact_m.compliance_m_N, contact_m.search_window_rings,
         contact.normal_multiplier, contact.friction_multiplier, contact.normal, contact.segment_force_N,
         contact.segment_moment_Nm, contact.particle_force_N,
         # step
-        float(dt_s), int(substeps), int(iterations), int(contact_passes), handle,
+        float(dt_s), int(substeps), int(iterations), int(contact_passes), int(contact_iterations), handle,
         threaded_default() if threaded is None else bool(threaded),
     )
     rod.insertion_depth_m = depth
@@ -361,10 +379,10 @@ def _world_step_kernel(
         wall_pos, wall_prev_pos, wall_vel, wall_multiplier, tether_multiplier, wall_rest_pos, wall_inv_mass,
         wall_ext_force, ci, cj, rest_len, coefficients, tether_coefficients, area, ring_count, per_ring,
         pressure_Pa, rest_centroid_distance, collapse_fraction, floor_fraction, pairs, pair_count, contact_radius,
-        wall_damping_per_s, block_ring_start, block_constraint_start,
+        wall_damping_per_s, block_ring_start, block_constraint_start, ring_run_start, ring_runs,
         sample_segment, sample_offset, sample_piece, scope_radius, friction, contact_compl, window,
         normal_multiplier, friction_multiplier, normal_out, segment_force, segment_moment, particle_force,
-        dt_s, substeps, iterations, contact_passes, handle_out, threaded):
+        dt_s, substeps, iterations, contact_passes, contact_iterations, handle_out, threaded):
     """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
     ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (6,): mean force (N) and moment
     (N·m) of the handle on the free rod over the substeps."""
@@ -377,6 +395,7 @@ def _world_step_kernel(
     inv_inertia = np.empty((n_seg, 3))
     centroid = np.empty((ring_count, 3))
     points = np.empty((sample_segment.shape[0], 3))
+    marked = np.zeros(ring_count, dtype=np.bool_)
     force_scale = 1.0 / (h * h * substeps)
     for a in range(6):
         handle_out[a] = 0.0
@@ -394,7 +413,7 @@ def _world_step_kernel(
                                  depth, roll, gravity, rod_ext_force, rod_ext_torque, rod_damping, h)
         rod_multiplier[:, :] = 0.0
         normal_multiplier[:] = 0.0
-        friction_multiplier[:] = 0.0
+        friction_multiplier[:, :] = 0.0
         normal_out[:, :] = 0.0
         for it in range(iterations):
             # Wall: pressure kick and predict (first sweep), links, tethers; the rod joints do not touch the wall.
@@ -414,11 +433,42 @@ def _world_step_kernel(
                                             sample_offset, sample_piece, scope_radius, friction, contact_compl,
                                             normal_multiplier, friction_multiplier, normal_out, segment_force,
                                             segment_moment, particle_force, force_scale, h)
+        if contact_iterations > 0 and _mark_contact_rings(normal_multiplier, sample_piece, marked):
+            for _ in range(contact_iterations):
+                sweep_marked_rings(wall_pos, wall_inv_mass, ci, cj, rest_len, coefficients, wall_multiplier,
+                                   wall_rest_pos, tether_coefficients, tether_multiplier, per_ring, ring_run_start,
+                                   ring_runs, marked)
+                project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
+                                   rod_multiplier, h)
+                for _ in range(contact_passes):
+                    project_scope_wall_contacts(rod_pos, rod_q, rod_prev_pos, rod_prev_q, inv_mass, inv_inertia,
+                                                wall_pos, wall_prev_pos, wall_inv_mass, ring_count, per_ring,
+                                                sample_segment, sample_offset, sample_piece, scope_radius, 0.0,
+                                                contact_compl, normal_multiplier, friction_multiplier, normal_out,
+                                                segment_force, segment_moment, particle_force, force_scale, h,
+                                                True)
         project_self_contact(wall_pos, wall_inv_mass, pairs, pair_count, contact_radius)
         wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
                          floor_fraction, h, block_ring_start)
         update_segment_velocities(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, h)
         accumulate_handle_load(rod_multiplier, n_kin, n_seg, h, substeps, handle_out)
+
+
+@njit(cache=True, nogil=True)
+def _mark_contact_rings(normal_multiplier, sample_piece, marked):
+    """marked (R,) = the rings within CONTACT_ITERATION_RINGS of a piece (sample_piece (Q,)) whose sample pushed in
+    this substep (normal_multiplier (Q,) > 0). Returns whether any ring is marked."""
+    marked[:] = False
+    r = marked.shape[0]
+    w = CONTACT_ITERATION_RINGS
+    any_marked = False
+    for q in range(normal_multiplier.shape[0]):
+        if normal_multiplier[q] > 0.0:
+            k = sample_piece[q]
+            for m in range(max(0, k - w), min(r, k + w + 2)):
+                marked[m] = True
+            any_marked = True
+    return any_marked
 
 
 def scope_clearance(model: WorldModel, state: WorldState) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,8 @@ Contact's own clearance (`scope_clearance`) is checked every step as well. Warm 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -185,7 +187,7 @@ def test_action_equals_reaction(world, pushed):
     assert np.linalg.norm(balance) < 0.05 * np.linalg.norm(out.rod_contact_force_N)
     # Friction stays inside the Coulomb cone of every contact.
     mu = world.contact.friction_coefficient
-    assert np.all(state.contact.friction_multiplier <= mu * state.contact.normal_multiplier + 1e-15)
+    assert np.all(np.linalg.norm(state.contact.friction_multiplier, axis=1) <= mu * state.contact.normal_multiplier + 1e-15)
 
 
 def test_deterministic(world):
@@ -205,26 +207,47 @@ def test_deterministic(world):
     assert np.abs(a.contact.segment_force_N).sum() > 0.0
 
 
-def test_friction_resists_handle_roll(world):
-    """Coulomb friction (mu = 0.15) carries the wall's drag on the pressed tip back to the handle: rolling the
-    angulated, pressed tip takes a handle torque of about mu * contact force * the tip's offset from the roll axis
-    (0.15 * ~3.7 N * ~2 cm ~ 0.01 N·m); without friction the torque is near zero."""
-    torques = {}
-    for mu in (world.contact.friction_coefficient, 0.0):
-        model = build_world(world.rod, world.colon, friction_coefficient=mu)
-        state = initial_world_state(model)
-        for n in range(96):
-            step_world(model, state, WorldControls(RodControls(insertion_depth_m=0.1 * (n + 1) * DT_S)), DT_S)
-        full = model.rod.angulation_up_rad
-        for n in range(240):
-            wheel = full * min(1.0, (n + 1) / 120.0)
-            step_world(model, state, WorldControls(RodControls(insertion_depth_m=0.04, wheel_up_down_rad=wheel)),
-                       DT_S)
-        for n in range(120):
-            controls = RodControls(insertion_depth_m=0.04, wheel_up_down_rad=full, roll_rad=0.5 * (n + 1) * DT_S)
-            step_world(model, state, WorldControls(controls), DT_S)
-        torques[mu] = world_outputs(model, state).rod.handle_torque_Nm
-    print(f"handle torque while rolling the pressed tip: {torques}")
-    with_friction = torques[world.contact.friction_coefficient]
-    assert with_friction > 0.005
-    assert with_friction > abs(torques[0.0]) + 0.005
+def _rigid_straight_tube(radius_m: float = 0.02, length_m: float = 0.6):
+    """A straight tube along +z whose wall cannot move (every particle fixed): friction against it is Coulomb's law
+    alone, with nothing dragged along."""
+    n = 301
+    s = np.linspace(0.0, length_m, n)
+    centre = np.zeros((n, 3))
+    centre[:, 2] = s
+    theta = np.linspace(0.0, 2.0 * np.pi, 48, endpoint=False)
+    colon = build_colon_body(centre, s, np.tile([1.0, 0.0, 0.0], (n, 1)), np.tile([0.0, 1.0, 0.0], (n, 1)), theta,
+                             np.full((n, theta.size), radius_m), np.full(n, 1, dtype=np.int8), SEGMENT_NAMES)
+    return dataclasses.replace(colon, inv_mass=np.zeros_like(colon.inv_mass))
+
+
+@pytest.mark.parametrize("mu", [0.15, 0.0])
+def test_sliding_friction_is_mu_times_the_normal_force(mu):
+    """The scope pressed onto the side of a rigid straight tube (0.1 N per free segment) and fed in at 0.02 m/s:
+    the wall's axial force on the scope (contact forces summed along the insertion axis) is -mu times the
+    normal force it carries (sideways), the kinetic friction of Coulomb's law. Without friction it is zero.
+    Measured 0.80 mu N at the default contact iterations (0.97 mu N without them: they move the rod after its
+    friction pass); the test allows 0.7-1.05."""
+    colon = _rigid_straight_tube()
+    up = np.array([0.0, 1.0, 0.0])
+    model = build_world(build_rod(load_scope()), colon, friction_coefficient=mu, up=up)
+    state = initial_world_state(model, insertion_depth_m=0.2)
+    side = np.array([1.0, 0.0, 0.0])
+    load = np.zeros((model.rod.segment_count, 3))
+    load[model.rod.segment_arc_from_tip_m < 0.17] = 0.1 * side
+    for n in range(240):  # settle onto the wall
+        step_world(model, state, WorldControls(RodControls(insertion_depth_m=0.2, external_force_N=load)), DT_S)
+    axial, normal = [], []
+    for n in range(240):
+        rod = RodControls(insertion_depth_m=0.2 + 0.02 * (n + 1) * DT_S, external_force_N=load)
+        step_world(model, state, WorldControls(rod), DT_S)
+        force = world_outputs(model, state).rod_contact_force_N
+        if n >= 120:  # sliding steadily
+            axial.append(float(force @ model.insertion_axis))
+            normal.append(float(-force @ side))
+    axial_N, normal_N = float(np.mean(axial)), float(np.mean(normal))
+    print(f"mu={mu}: normal {normal_N:.3f} N, axial {axial_N:.4f} N, ratio {-axial_N / normal_N:.3f}")
+    assert normal_N > 0.3  # the scope leans on the wall
+    if mu == 0.0:
+        assert abs(axial_N) < 0.01 * normal_N
+    else:
+        assert 0.7 * mu * normal_N < -axial_N < 1.05 * mu * normal_N
