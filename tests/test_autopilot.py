@@ -13,6 +13,7 @@ import pytest
 
 from physics.world import initial_world_state, step_world, world_outputs
 from sim.colon.asset import SEGMENT_NAMES
+from sim.colon.centreline_locate import arc_length_on_piece
 from sim.controls import HandState, ScopeControls
 from sim.drivers.autopilot import Autopilot, AutopilotConfig
 from sim.drivers.drive import drive
@@ -100,12 +101,8 @@ def _tip_progress_m(scene, state) -> float:
     """Tip progress along the deformed centreline from the contact state's own locality of the tip sample (the
     piece physics/contact.py tracks for the distal sample), independent of the autopilot's locator."""
     out = world_outputs(scene.world, state)
-    k = int(state.contact.sample_piece[-1])
-    centres = out.colon.ring_centre_m
-    a = centres[k + 1] - centres[k]
-    f = float(np.clip(np.dot(out.rod.tip_position_m - centres[k], a) / np.dot(a, a), 0.0, 1.0))
-    s = scene.colon.ring_s_m
-    return float(s[k] + f * (s[k + 1] - s[k]))
+    return arc_length_on_piece(out.colon.ring_centre_m, scene.colon.ring_s_m, out.rod.tip_position_m,
+                               int(state.contact.sample_piece[-1]))
 
 
 @pytest.mark.slow

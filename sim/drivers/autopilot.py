@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physics.contact import locate_samples_global, locate_samples_local
 from physics.world import WorldOutputs
+from sim.colon.centreline_locate import centreline_arc_length
 from sim.controls import ScopeControls, clamp
 from sim.scene import Scene
 
@@ -266,15 +266,7 @@ class Autopilot:
 
     def _locate(self, centres: np.ndarray, tip: np.ndarray) -> float:
         """Arc length (m) of the tip's nearest point on the deformed centreline, searched near the last one."""
-        point = np.ascontiguousarray(tip, dtype=np.float64).reshape(1, 3)
-        if self._piece[0] < 0:
-            locate_samples_global(point, centres, self._piece)
-        else:
-            locate_samples_local(point, centres, self._piece, _LOCATOR_WINDOW_RINGS)
-        k = int(self._piece[0])
-        a = centres[k + 1] - centres[k]
-        f = clamp(np.dot(tip - centres[k], a) / max(float(np.dot(a, a)), 1e-18), 0.0, 1.0)
-        return float(self._ring_s[k] + f * (self._ring_s[k + 1] - self._ring_s[k]))
+        return centreline_arc_length(centres, self._ring_s, tip, self._piece, _LOCATOR_WINDOW_RINGS)
 
     def _point_at(self, centres: np.ndarray, s_m: float) -> np.ndarray:
         s = clamp(s_m, self._ring_s[0], self._ring_s[-1])

@@ -1,9 +1,10 @@
 """Drive a scene headless with any driver and watch the physics: the acceptance harness of issue 3.
 
-`drive(scene, driver, max_seconds)` steps the world at the fixed `dt_s`, asks the driver for controls every step
-(outputs refreshed every `outputs_every` steps: 60 Hz at the default, as a person's eye and hand update; the full
-outputs cost about a third of a step), integrates them through `HandState` (the same hand limits a device has),
-and records what the acceptance criteria need:
+`drive(scene, driver, max_seconds)` steps the world at the fixed `dt_s` through a driven session
+(`sim.session.loop`, the step every session takes): it asks the driver for controls every step (outputs refreshed
+every `outputs_every` steps: 60 Hz at the default, as a person's eye and hand update; the full outputs cost about a
+third of a step), integrates them through `HandState` (the same hand limits a device has), and records what the
+acceptance criteria need:
 
 - the tip path and the driver's status at every outputs refresh;
 - the worst distance by which any scope point lies outside the deformed wall (contact's own clearance, every
@@ -20,9 +21,10 @@ from typing import Callable
 
 import numpy as np
 
-from physics.world import WorldOutputs, WorldState, initial_world_state, scope_clearance, step_world, world_outputs
+from physics.world import WorldOutputs, WorldState, scope_clearance
 from sim.controls import HandState, ScopeControls
 from sim.scene import Scene
+from sim.session.loop import DrivenSession, Session
 
 #: Speed (m/s) no wall particle or scope segment should exceed: ten times the fastest insertion a hand produces
 #: (0.1 m/s) and above the whip of the bending section when a wheel turns at its fastest (2 pi rad/s over 0.09 m,
@@ -72,19 +74,17 @@ def drive(scene: Scene, driver: Callable[[float, WorldOutputs], ScopeControls], 
     recording). Returns the final state and the trace.
     """
     model = scene.world
-    state = initial_world_state(model) if state is None else state
-    hand = HandState() if hand is None else hand
+    session = Session(scene, dt_s=dt_s, state=state, hand=hand, outputs_every=outputs_every)
+    driven = DrivenSession(session, driver)
+    state, hand = session.state, session.hand
     if until is None:
         def until(d):
             return getattr(d, "phase", None) == "done"
     trace = DriveTrace()
-    out = world_outputs(model, state)
     steps = int(round(max_seconds / dt_s))
     status = getattr(driver, "status", None)
     for n in range(steps):
-        t = state.time_s
-        controls = driver(t, out)
-        step_world(model, state, hand.apply(controls, dt_s, model.rod), dt_s)
+        result = driven.step()
         trace.steps += 1
         if n % check_every == 0:
             if not (np.isfinite(state.rod.position_m).all() and np.isfinite(state.colon.position_m).all()):
@@ -94,8 +94,8 @@ def drive(scene: Scene, driver: Callable[[float, WorldOutputs], ScopeControls], 
             trace.worst_outside_m = max(trace.worst_outside_m, -float(clearance.min()))
             trace.max_wall_speed_m_s = max(trace.max_wall_speed_m_s, _max_speed(state.colon.velocity_m_s))
             trace.max_scope_speed_m_s = max(trace.max_scope_speed_m_s, _max_speed(state.rod.velocity_m_s))
-        if n % outputs_every == outputs_every - 1:
-            out = world_outputs(model, state)
+        if result.refreshed:
+            out = result.outputs
             trace.t_s.append(state.time_s)
             trace.depth_m.append(hand.depth_m)
             trace.tip_m.append(out.rod.tip_position_m.copy())

@@ -1,10 +1,11 @@
 """The session core: one physics step from one `ScopeControls`, with recording, events and live scores.
 
 `Session.step(controls)` is the only way the world advances in a session, in the headless loop, the window's
-physics thread and the exact replay alike: `HandState.apply` turns the controls into the world's absolute controls,
-`step_world` advances one fixed `dt_s`, and the recorder logs the controls (so the replay can redo exactly this) and,
-every `coil_sample_steps` steps, the coils. Nothing here reads a clock, so the same scene, initial depth and
-controls give a bit-identical state (DESIGN.md, "Solver": determinism).
+physics thread, the exact replay and the acceptance harness (`sim.drivers.drive`) alike: `HandState.apply` turns the
+controls into the world's absolute controls, `step_world` advances one fixed `dt_s`, the outputs are refreshed
+(every step, or every `outputs_every` steps where nothing records or scores them), and the recorder logs the
+controls (so the replay can redo exactly this) and, every `coil_sample_steps` steps, the coils. Nothing here reads a
+clock, so the same scene, initial depth and controls give a bit-identical state (DESIGN.md, "Solver": determinism).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physics.world import WorldOutputs, initial_world_state, step_world, world_outputs
+from physics.world import WorldOutputs, WorldState, initial_world_state, step_world, world_outputs
 from sim.controls import HandState, ScopeControls
 from sim.session.recording import SessionRecorder
 from sim.session.snapshot import RenderSnapshot, take_snapshot
@@ -27,12 +28,14 @@ DEFAULT_COIL_SAMPLE_STEPS = 4
 
 @dataclass
 class StepResult:
-    """After a step: its number (1-based count of steps done), the time, the outputs, the controls used."""
+    """After a step: its number (1-based count of steps done), the time, the outputs, the controls used, and
+    whether the outputs were refreshed after this step (else they are those of an earlier step)."""
 
     steps: int
     time_s: float
     outputs: WorldOutputs
     controls: ScopeControls
+    refreshed: bool
 
 
 class Session:
@@ -40,34 +43,44 @@ class Session:
 
     scene: `sim.scene.Scene`; dt_s: physics step; initial_depth_m: scope already this far in at t = 0;
     recorder: a `SessionRecorder` or None; scorer: anything with ``update(t_s, outputs, state)``,
-    ``event(t_s, label)`` and ``hud_lines() -> dict`` (the live scorer) or None.
+    ``event(t_s, label)`` and ``hud_lines() -> dict`` (the live scorer) or None; state, hand: start from this world
+    state and these hands (a run continuing where another left off) instead of the initial pose; outputs_every:
+    refresh the outputs after every this many steps (the full outputs cost about a third of a step; a driver that
+    looks at 60 Hz needs them every 4th step), 1 with a recorder or scorer, which read them every step.
     """
 
     def __init__(self, scene, *, dt_s: float = DEFAULT_DT_S, initial_depth_m: float = 0.0,
                  recorder: SessionRecorder | None = None, scorer=None,
-                 coil_sample_steps: int = DEFAULT_COIL_SAMPLE_STEPS):
+                 coil_sample_steps: int = DEFAULT_COIL_SAMPLE_STEPS, state: WorldState | None = None,
+                 hand: HandState | None = None, outputs_every: int = 1):
+        if outputs_every < 1 or (outputs_every > 1 and (recorder is not None or scorer is not None)):
+            raise ValueError(f"outputs_every {outputs_every}: must be >= 1, and 1 with a recorder or scorer")
         self.scene = scene
         self.dt_s = float(dt_s)
         self.initial_depth_m = float(initial_depth_m)
         self.recorder = recorder
         self.scorer = scorer
         self.coil_sample_steps = int(coil_sample_steps)
+        self.outputs_every = int(outputs_every)
         self.events: list[tuple[float, str]] = []
-        self.reset()
+        self.steps = 0
+        self._start(initial_world_state(scene.world, self.initial_depth_m) if state is None else state,
+                    HandState(depth_m=self.initial_depth_m) if hand is None else hand)
+
+    def _start(self, state: WorldState, hand: HandState) -> None:
+        self.state = state
+        self.hand = hand
+        self.outputs = world_outputs(self.scene.world, state)
 
     def reset(self) -> None:
         """Back to the initial pose (scope at the initial depth, colon at rest, hands released). The session clock
         goes on (the coordinate log needs increasing times) and the recording marks the reset in the controls log,
         so the exact replay resets at the same step."""
-        first = not hasattr(self, "steps")
-        clock_s = 0.0 if first else self.time_s
-        self.state = initial_world_state(self.scene.world, self.initial_depth_m)
-        self.state.time_s = clock_s
-        self.hand = HandState(depth_m=self.initial_depth_m)
-        self.outputs = world_outputs(self.scene.world, self.state)
-        if first:
-            self.steps = 0
-        elif self.recorder is not None:
+        clock_s = self.time_s
+        state = initial_world_state(self.scene.world, self.initial_depth_m)
+        state.time_s = clock_s
+        self._start(state, HandState(depth_m=self.initial_depth_m))
+        if self.recorder is not None:
             self.recorder.reset(self.steps, clock_s)
 
     @property
@@ -84,7 +97,9 @@ class Session:
         wc.rod.external_force_N = rod_force_N
         wc.rod.external_torque_Nm = rod_torque_Nm
         step_world(world, self.state, wc, self.dt_s)
-        self.outputs = world_outputs(world, self.state)
+        refreshed = (self.steps + 1) % self.outputs_every == 0
+        if refreshed:
+            self.outputs = world_outputs(world, self.state)
         t = float(self.state.time_s)
         if self.recorder is not None:
             sample = self.outputs.rod.coil_positions_m if self.steps % self.coil_sample_steps == 0 else None
@@ -99,7 +114,7 @@ class Session:
         if self.scorer is not None:
             self.scorer.update(t, self.outputs, self.state)
         self.steps += 1
-        return StepResult(self.steps, t, self.outputs, controls)
+        return StepResult(self.steps, t, self.outputs, controls, refreshed)
 
     def event(self, label: str) -> None:
         """An event that does not come from the controls (a driver's "Cecum", a phase change) at the current
