@@ -18,6 +18,8 @@ Simulation grid
   Compressed hoop, axial and shear links are `compression_compliance_factor` times softer: a thin wall wrinkles
   rather than compresses, which is what lets suction collapse the lumen and the colon concertina on the scope
   (bending links stay symmetric so the wrinkles stay smooth on the grid's scale).
+  In-plane links never stretch beyond `max_stretch` (1.5) times their rest length: a hard one-sided limit in
+  the same sweep (the wall's collagen; see ColonMaterial.max_stretch for the measurement behind it).
 - Tethers (the mesentery and the retroperitoneal attachments, anatomy.md Mechanics "mesentery support"): every
   particle is held to its rest position by a zero-length compliant link. The material gives the compliance per
   metre of colon per segment (m²/N: a ring of width w has total tether compliance value / w); a particle of a ring
@@ -935,9 +937,16 @@ def project_tethers(position_m, rest_position_m, inv_mass, tether_compliance_m_N
 
 
 @njit(cache=True, nogil=True)
-def project_self_contact(position_m, inv_mass, pairs, pair_count, contact_radius_m):
+def project_self_contact(position_m, prev_position_m, inv_mass, pairs, pair_count, contact_radius_m):
     """Push apart candidate pairs (pair_count rows of pairs (K, 2)) closer than the sum of their contact radii
-    (zero compliance, one-sided). Returns the number of pairs that were in contact."""
+    (zero compliance, one-sided). Returns the number of pairs that were in contact.
+
+    Only the overlap the pair's motion in this substep made is removed as velocity (x moves, so the approach is
+    cancelled, inelastically); overlap the pair already had at the start of the substep (prev_position_m (N, 3))
+    is removed from both x and the previous position, so it leaves no velocity behind (pre-stabilisation, Macklin
+    et al. 2014, "Unified particle physics for real-time applications", §4.4). Without this a loop of the sigmoid
+    pressed onto its neighbour by the scope overlapped by a millimetre or so and every substep turned that into
+    about 1 m/s of wall speed (measured: 1-2 m/s pops at particles no scope touched, bench/autopilot.py seed 0)."""
     touching = 0
     for c in range(pair_count):
         i = pairs[c, 0]
@@ -954,7 +963,13 @@ def project_self_contact(position_m, inv_mass, pairs, pair_count, contact_radius
             continue
         d = math.sqrt(d2)
         touching += 1
+        px = prev_position_m[i, 0] - prev_position_m[j, 0]
+        py = prev_position_m[i, 1] - prev_position_m[j, 1]
+        pz = prev_position_m[i, 2] - prev_position_m[j, 2]
+        old_overlap = min(max(reach - math.sqrt(px * px + py * py + pz * pz), 0.0), reach - d)
         _move_pair(position_m, inv_mass, i, j, dx, dy, dz, (reach - d) / (d * wsum))
+        if old_overlap > 0.0:
+            _move_pair(prev_position_m, inv_mass, i, j, dx, dy, dz, old_overlap / (d * wsum))
     return touching
 
 
@@ -1326,7 +1341,7 @@ def _step_kernel(position_m, prev_position_m, velocity_m_s, wall_multiplier, tet
                        accel, particles_per_ring, damping, h, constraint_i, constraint_j, rest_length_m,
                        coefficients, wall_multiplier, rest_position_m, tether_coefficients, tether_multiplier,
                        block_ring_start, block_constraint_start)
-        project_self_contact(position_m, inv_mass, pairs, pair_count, contact_radius_m)
+        project_self_contact(position_m, prev_position_m, inv_mass, pairs, pair_count, contact_radius_m)
         wall_substep_end(threaded, position_m, prev_position_m, velocity_m_s, inv_mass, particles_per_ring,
                          rest_centroid_distance_m, lumen_floor_fraction, h, block_ring_start)
 

@@ -447,7 +447,7 @@ def _world_step_kernel(
                                                 contact_compl, normal_multiplier, friction_multiplier, normal_out,
                                                 segment_force, segment_moment, particle_force, force_scale, h,
                                                 True)
-        project_self_contact(wall_pos, wall_inv_mass, pairs, pair_count, contact_radius)
+        project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
         wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
                          floor_fraction, h, block_ring_start)
         update_segment_velocities(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, h)

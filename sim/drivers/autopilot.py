@@ -65,6 +65,12 @@ class AutopilotConfig:
     #: Handle force (N, + pushing in) above which the hand eases off, and at which it stops pushing.
     soft_force_N: float = 8.0
     hard_force_N: float = 20.0
+    #: The same easing on the sum of the wall's contact forces along the shaft (N): what the patient feels (pain)
+    #: and the endoscopist sees (the colon stretching); a loop pushed on past about 100 N tore the model's wall
+    #: into 10 m/s snaps (measured, bench/autopilot.py seed 4). The sigmoid loop that carries the tip past the
+    #: splenic flexure takes 35-70 N.
+    soft_load_N: float = 70.0
+    hard_load_N: float = 95.0
     #: Loop excess (m) at which the autopilot stops pushing and reduces. Measured on the default colon: reducing at
     #: 0.08 m never let the tip past the sigmoid apex (each push rebuilt the loop before the tip turned the
     #: corner); pushing on through an alpha loop up to 0.25 m took the tip past the splenic flexure, as an
@@ -226,9 +232,11 @@ class Autopilot:
             self._roll += c.back_off_roll_rad * (1.0 if st.back_offs % 2 else -1.0)
             return
         force = float(outputs.rod.handle_axial_force_N)
-        ease = 1.0 - clamp((force - c.soft_force_N) / (c.hard_force_N - c.soft_force_N), 0.0, 1.0)
+        load = float(outputs.contact_load_N)
+        ease = min(1.0 - clamp((force - c.soft_force_N) / (c.hard_force_N - c.soft_force_N), 0.0, 1.0),
+                   1.0 - clamp((load - c.soft_load_N) / (c.hard_load_N - c.soft_load_N), 0.0, 1.0))
         speed = c.advance_speed_m_s * max(c.min_push_fraction, alignment) * ease
-        if force >= c.hard_force_N:  # resistance: back off a little, as a hand does
+        if force >= c.hard_force_N or load >= c.hard_load_N:  # resistance: back off a little, as a hand does
             speed = -0.25 * c.advance_speed_m_s
         self._depth = clamp(self._depth + speed * dt, 0.0, self._max_depth)
         st.manoeuvre = "advance"

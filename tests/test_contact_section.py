@@ -1,0 +1,65 @@
+"""The wall's cross-section as contact geometry (physics/contact.py `wall_section_distance`) on rings a scope has
+deformed: a ring folded into a C-shaped slit, whose centroid lies outside the polygon.
+
+The earlier contact cast a ray from the ring centroid and missed such a ring; it reported scope points a metre
+"outside" and skipped their contact (bench/autopilot.py at the sigmoid apex). The oracle here is independent of
+physics/contact.py: matplotlib's point-in-polygon test and the distance to the polygon's edges with numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.path import Path
+
+from physics.contact import wall_section_distance
+
+P = 20
+
+
+def _folded_ring(z_m: float) -> np.ndarray:
+    """(P, 3) ring in the plane z = z_m, folded into a C-shaped slit: half its particles on an arc of radius
+    15 mm over 300°, the other half back along radius 9 mm (a lumen squashed flat around a bend, the way the
+    bending section leaves it at a hairpin). Its centroid lies in the gap, outside the polygon."""
+    outer = np.radians(np.linspace(-150.0, 150.0, P // 2))
+    inner = outer[::-1]
+    xy = np.concatenate((0.015 * np.stack((np.cos(outer), np.sin(outer)), axis=1),
+                         0.009 * np.stack((np.cos(inner), np.sin(inner)), axis=1)))
+    return np.column_stack((xy, np.full(P, z_m)))
+
+
+def _oracle(polygon_xy: np.ndarray, point_xy: np.ndarray) -> float:
+    """Signed distance of a point from a closed polygon: + inside, - outside (matplotlib + numpy)."""
+    a = polygon_xy
+    b = np.roll(polygon_xy, -1, axis=0)
+    ab = b - a
+    w = np.clip(np.einsum("ij,ij->i", point_xy - a, ab) / np.einsum("ij,ij->i", ab, ab), 0.0, 1.0)
+    dist = np.linalg.norm(a + w[:, None] * ab - point_xy, axis=1).min()
+    return dist if Path(polygon_xy).contains_point(point_xy) else -dist
+
+
+@pytest.fixture(scope="module")
+def wall():
+    return np.concatenate((_folded_ring(0.0), _folded_ring(0.005)))
+
+
+def test_the_folded_ring_has_its_centroid_outside(wall):
+    ring = wall[:P, :2]
+    assert not Path(ring).contains_point(ring.mean(axis=0))
+
+
+@pytest.mark.parametrize("point_xy", [(0.012, 0.0), (0.0, 0.0125), (-0.009, -0.008), (0.0, 0.0), (0.005, 0.0),
+                                      (0.020, 0.0), (-0.012, 0.0), (0.0, -0.016)])
+def test_signed_distance_matches_the_polygon(wall, point_xy):
+    """Inside the slit, at the centroid, in the gap and outside the ring: sign and distance as the oracle's, at a
+    sample halfway between the two rings."""
+    e = np.empty(3)
+    x = np.array([point_xy[0], point_xy[1], 0.0025])
+    d, j, w = wall_section_distance(wall, 0, P, 0.5, x[0], x[1], x[2], 0.0, 0.0, 1.0, e)
+    expected = _oracle(wall[:P, :2], np.asarray(point_xy))
+    assert j >= 0
+    assert d == pytest.approx(expected, abs=1e-9)
+    # e points from the lumen toward the wall, so x + d e is the nearest wall point (d < 0: back across it).
+    assert abs(np.linalg.norm(e) - 1.0) < 1e-12 and abs(e[2]) < 1e-12
+    on_wall = np.asarray(point_xy) + d * e[:2]
+    assert abs(_oracle(wall[:P, :2], on_wall)) < 1e-9
