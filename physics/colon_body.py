@@ -1069,12 +1069,15 @@ _SWEEP_FLAGS = dict(cache=True, nogil=True, fastmath={"contract"}, error_model="
 
 
 @njit(**_SWEEP_FLAGS)
-def project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients, multiplier,
-                       lo, hi):
+def project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
+                       coefficients, multiplier, lo, hi):
     """One Gauss-Seidel sweep (XPBD) over the distance constraints lo..hi - 1, accumulating `multiplier` (C,), with
     the per-h constants of `wall_coefficients`: C = |x_i - x_j| - l0, the stretched or compressed compliance by the
     sign of C; then the strain limit (`ColonMaterial.max_stretch`), a plain position projection on the same line
-    (no multiplier: it is a limit, not a spring).
+    (no multiplier: it is a limit, not a spring). The part of an overstretch the link already had at the start
+    of the substep (prev_position_m (N, 3)) is taken off the previous positions too, so the limit stops a link
+    stretching (inelastically) without flinging it back: hard-limiting a link a scope kept overstretched turned
+    each substep's overshoot into metres per second of wall speed (as in `project_self_contact`).
 
     The constraint order is the model's solver order (see `build_colon_body`, "Solver order"): within
     a block, consecutive links share no particle, so the CPU overlaps their square roots and divisions instead of
@@ -1101,13 +1104,19 @@ def project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_le
         over = d + coefficients[c, 4] * dl - coefficients[c, 5]
         if over > 0.0:
             dl -= over / coefficients[c, 4]
+            px = prev_position_m[i, 0] - prev_position_m[j, 0]
+            py = prev_position_m[i, 1] - prev_position_m[j, 1]
+            pz = prev_position_m[i, 2] - prev_position_m[j, 2]
+            old_over = min(math.sqrt(px * px + py * py + pz * pz) - coefficients[c, 5], over)
+            if old_over > 0.0:
+                _move_pair(prev_position_m, inv_mass, i, j, dx, dy, dz, -old_over / (coefficients[c, 4] * d))
         _move_pair(position_m, inv_mass, i, j, dx, dy, dz, dl / d)
 
 
 @njit(cache=True, nogil=True)
-def sweep_marked_rings(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients, multiplier,
-                       rest_position_m, tether_coefficients, tether_multiplier, particles_per_ring, ring_run_start,
-                       ring_runs, marked):
+def sweep_marked_rings(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
+                       coefficients, multiplier, rest_position_m, tether_coefficients, tether_multiplier,
+                       particles_per_ring, ring_run_start, ring_runs, marked):
     """One more sweep over the links and tethers of the rings k with marked[k] (R,) bool, in ring order (the
     rings around a scope contact: see physics/world.py, "Contact iterations"). ring_run_start, ring_runs:
     `ColonBodyModel.ring_link_runs`."""
@@ -1116,8 +1125,8 @@ def sweep_marked_rings(position_m, inv_mass, constraint_i, constraint_j, rest_le
         if not marked[k]:
             continue
         for n in range(ring_run_start[k], ring_run_start[k + 1]):
-            project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients,
-                               multiplier, ring_runs[n, 0], ring_runs[n, 1])
+            project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
+                               coefficients, multiplier, ring_runs[n, 0], ring_runs[n, 1])
         project_tethers_range(position_m, rest_position_m, tether_coefficients, tether_multiplier, k * p,
                               (k + 1) * p)
 
@@ -1161,8 +1170,8 @@ def _wall_block_begin(b, first, position_m, prev_position_m, velocity_m_s, inv_m
         for i in range(k0 * p, k1 * p):
             for a in range(3):
                 tether_multiplier[i, a] = 0.0
-    project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients,
-                       wall_multiplier, c0, c1)
+    project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
+                       coefficients, wall_multiplier, c0, c1)
     project_tethers_range(position_m, rest_position_m, tether_coefficients, tether_multiplier, k0 * p, k1 * p)
 
 
@@ -1205,8 +1214,8 @@ def wall_sweep(threaded, first, position_m, prev_position_m, velocity_m_s, inv_m
     if first:
         for c in range(c0, c1):
             wall_multiplier[c] = 0.0
-    project_wall_range(position_m, inv_mass, constraint_i, constraint_j, rest_length_m, coefficients,
-                       wall_multiplier, c0, c1)
+    project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
+                       coefficients, wall_multiplier, c0, c1)
 
 
 @njit(cache=True, nogil=True)

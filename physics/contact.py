@@ -148,7 +148,8 @@ def empty_contact_state(model: ContactModel, segment_count: int, particle_count:
     """No contacts and no sample located yet (call `locate_samples_global` before the first step)."""
     q = model.sample_count
     return ContactState(
-        sample_piece=np.full(q, -1, dtype=np.int64), normal_multiplier=np.zeros(q), friction_multiplier=np.zeros((q, 3)),
+        sample_piece=np.full(q, -1, dtype=np.int64), normal_multiplier=np.zeros(q),
+        friction_multiplier=np.zeros((q, 3)),
         normal=np.zeros((q, 3)), segment_force_N=np.zeros((segment_count, 3)),
         segment_moment_Nm=np.zeros((segment_count, 3)), particle_force_N=np.zeros((particle_count, 3)),
     )
@@ -373,7 +374,8 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         if k == 0 and rod_inv_mass[i] == 0.0:
             continue  # the handle's part at the verge: the anal ring is fixed, and most of it is outside the body
         o = rod_orientation[i]
-        ax, ay, az = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, sample_offset_m[q])  # lever arm of the axis point
+        # Lever arm of the axis point from the segment centre.
+        ax, ay, az = quat_rotate_scalar(o[0], o[1], o[2], o[3], 0.0, 0.0, sample_offset_m[q])
         x0 = rod_position_m[i, 0] + ax
         x1 = rod_position_m[i, 1] + ay
         x2 = rod_position_m[i, 2] + az

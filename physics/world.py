@@ -435,9 +435,9 @@ def _world_step_kernel(
                                             segment_moment, particle_force, force_scale, h)
         if contact_iterations > 0 and _mark_contact_rings(normal_multiplier, sample_piece, marked):
             for _ in range(contact_iterations):
-                sweep_marked_rings(wall_pos, wall_inv_mass, ci, cj, rest_len, coefficients, wall_multiplier,
-                                   wall_rest_pos, tether_coefficients, tether_multiplier, per_ring, ring_run_start,
-                                   ring_runs, marked)
+                sweep_marked_rings(wall_pos, wall_prev_pos, wall_inv_mass, ci, cj, rest_len, coefficients,
+                                   wall_multiplier, wall_rest_pos, tether_coefficients, tether_multiplier, per_ring,
+                                   ring_run_start, ring_runs, marked)
                 project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
                                    rod_multiplier, h)
                 for _ in range(contact_passes):

@@ -187,7 +187,8 @@ def test_action_equals_reaction(world, pushed):
     assert np.linalg.norm(balance) < 0.05 * np.linalg.norm(out.rod_contact_force_N)
     # Friction stays inside the Coulomb cone of every contact.
     mu = world.contact.friction_coefficient
-    assert np.all(np.linalg.norm(state.contact.friction_multiplier, axis=1) <= mu * state.contact.normal_multiplier + 1e-15)
+    friction = np.linalg.norm(state.contact.friction_multiplier, axis=1)
+    assert np.all(friction <= mu * state.contact.normal_multiplier + 1e-15)
 
 
 def test_deterministic(world):
