@@ -341,7 +341,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
                                 wall_inv_mass, ring_count, particles_per_ring, sample_segment, sample_offset_m,
                                 sample_piece, scope_radius_m, friction_coefficient, compliance_m_N, normal_multiplier,
                                 friction_multiplier, normal_out, segment_force_N, segment_moment_Nm, particle_force_N,
-                                force_scale, h_s, touching_only=False):
+                                force_scale, h_s, old_overlap_m, touching_only=False):
     """One Gauss-Seidel pass over the Q scope samples: lumen-coordinate normal contact, then Coulomb friction.
 
     Rod: rod_position_m (S, 3), rod_orientation (S, 4) updated in place; rod_prev_* (S, 3) / (S, 4) are the poses at
@@ -351,7 +351,11 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
     pieces (from `locate_samples_local`). normal_multiplier, friction_multiplier (Q,) accumulate (reset per
     substep); normal_out (Q, 3) the contact normals (from lumen to wall). segment_force_N, segment_moment_Nm (S, 3)
     and particle_force_N (N, 3) accumulate force_scale * multiplier (force_scale = 1 / (h² substeps) gives the
-    step's mean force). touching_only: skip the samples that have not pushed yet in this substep
+    step's mean force). old_overlap_m (Q,): how far each sample's capsule was already outside the wall at the
+    start of the substep (m, >= 0), used up in place: that much of its correction is also applied to the previous
+    positions (the scope segment's translation and the wall particles), so a residual overlap the last substep left
+    is removed without turning into velocity (pre-stabilisation, as colon_body.project_self_contact; under a loop
+    pressing 100 N the residuals reached millimetres and flung wall particles at tens of m/s). touching_only: skip the samples that have not pushed yet in this substep
     (normal_multiplier 0; the world's contact iterations, which only settle contacts the main passes found).
     Returns the number of samples in contact.
     """
@@ -414,6 +418,18 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         if dl <= 0.0:
             continue
         normal_multiplier[q] += dl
+        pre = min(old_overlap_m[q], wsum * dl)
+        if pre > 0.0:
+            old_overlap_m[q] -= pre
+            dl_pre = pre / wsum
+            rod_prev_position_m[i, 0] -= im * dl_pre * e[0]
+            rod_prev_position_m[i, 1] -= im * dl_pre * e[1]
+            rod_prev_position_m[i, 2] -= im * dl_pre * e[2]
+            for m in range(4):
+                s_pre = wt[m] * wall_inv_mass[idx[m]] * dl_pre
+                wall_prev_position_m[idx[m], 0] += s_pre * e[0]
+                wall_prev_position_m[idx[m], 1] += s_pre * e[1]
+                wall_prev_position_m[idx[m], 2] += s_pre * e[2]
         normal_out[q, 0] = e[0]
         normal_out[q, 1] = e[1]
         normal_out[q, 2] = e[2]

@@ -396,6 +396,8 @@ def _world_step_kernel(
     centroid = np.empty((ring_count, 3))
     points = np.empty((sample_segment.shape[0], 3))
     marked = np.zeros(ring_count, dtype=np.bool_)
+    old_overlap = np.empty(sample_segment.shape[0])
+    ring_position = np.empty(sample_segment.shape[0])
     force_scale = 1.0 / (h * h * substeps)
     for a in range(6):
         handle_out[a] = 0.0
@@ -408,6 +410,12 @@ def _world_step_kernel(
         frac = (k + 1.0) / substeps
         depth = depth_start + (depth_end - depth_start) * frac
         roll = roll_start + (roll_end - roll_start) * frac
+        # What the last substep left outside the wall (contact pre-stabilisation, physics/contact.py).
+        sample_points(rod_pos, rod_q, sample_segment, sample_offset, points)
+        scope_wall_clearance(points, wall_pos, ring_count, per_ring, sample_piece, scope_radius, old_overlap,
+                             ring_position)
+        for q in range(old_overlap.shape[0]):
+            old_overlap[q] = -old_overlap[q] if old_overlap[q] < 0.0 else 0.0
         n_kin = predict_segments(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, rod_kinematic,
                                  inv_mass, inv_inertia, rod_mass, rod_inertia, rod_arc_from_tip, entry_point, entry_q,
                                  depth, roll, gravity, rod_ext_force, rod_ext_torque, rod_damping, h)
@@ -432,7 +440,7 @@ def _world_step_kernel(
                                             wall_prev_pos, wall_inv_mass, ring_count, per_ring, sample_segment,
                                             sample_offset, sample_piece, scope_radius, friction, contact_compl,
                                             normal_multiplier, friction_multiplier, normal_out, segment_force,
-                                            segment_moment, particle_force, force_scale, h)
+                                            segment_moment, particle_force, force_scale, h, old_overlap)
         if contact_iterations > 0 and _mark_contact_rings(normal_multiplier, sample_piece, marked):
             for _ in range(contact_iterations):
                 sweep_marked_rings(wall_pos, wall_prev_pos, wall_inv_mass, ci, cj, rest_len, coefficients,
@@ -446,7 +454,7 @@ def _world_step_kernel(
                                                 sample_segment, sample_offset, sample_piece, scope_radius, 0.0,
                                                 contact_compl, normal_multiplier, friction_multiplier, normal_out,
                                                 segment_force, segment_moment, particle_force, force_scale, h,
-                                                True)
+                                                old_overlap, True)
         project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
         wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
                          floor_fraction, h, block_ring_start)
