@@ -84,6 +84,10 @@ class AutopilotConfig:
     #: Variable-stiffness setting after the first loop reduction (anatomy.md: such scopes span about 3x): stiffen a
     #: straightened shaft so that the next push reaches the tip instead of rebuilding the loop.
     stiffened_scale: float = 3.0
+    #: How fast the hand turns the stiffness knob (scale units per second). Stiffened at once, a shaft still
+    #: curved at the end of a reduction straightened with a jerk (measured, seed 1: the tip pulled back 150 mm
+    #: and the load doubled to 105 N within 0.5 s).
+    stiffness_rate_per_s: float = 0.5
     reduce_roll_rate_rad_s: float = 0.8
     #: Largest roll the reduction applies before it unwinds (rad).
     reduce_roll_limit_rad: float = math.pi
@@ -216,8 +220,7 @@ class Autopilot:
             slipped = st.tip_s_m < self._reduce_from_s - c.reduce_slip_m
             if st.excess_m < c.loop_target_m or slipped or self._depth <= 0.0:
                 st.manoeuvre = "advance"
-                self._stiffness = c.stiffened_scale
-                self._stiffened = True
+                self._stiffened = True  # the knob turns while advancing (stiffness_rate_per_s)
                 self._history.clear()
             return
         if c.reduce_loops and self._looping():
@@ -241,7 +244,9 @@ class Autopilot:
         # load rises (measured, seed 4 in the transverse colon: 3x stiff, 100-130 N and the wall snapping at
         # 15 m/s; relaxed, 2 m/s over the same 1.5 s).
         if self._stiffened:
-            self._stiffness = 1.0 + (c.stiffened_scale - 1.0) * ease_load
+            target = 1.0 + (c.stiffened_scale - 1.0) * ease_load
+            step = c.stiffness_rate_per_s * dt
+            self._stiffness = clamp(target, self._stiffness - step, self._stiffness + step)
         speed = c.advance_speed_m_s * max(c.min_push_fraction, alignment) * ease
         if force >= c.hard_force_N or load >= c.hard_load_N:  # resistance: back off a little, as a hand does
             speed = -0.25 * c.advance_speed_m_s
