@@ -39,10 +39,12 @@ self-contact, which does use a spatial search).
 
 Friction: Coulomb (mu = 0.15, anatomy.md Mechanics, scope-mucosa wet), position-based as in Müller et al. 2020
 ("Detailed rigid body simulation with extended position based dynamics"): after the normal correction of a
-contact, the tangential displacement over the substep of the scope's surface point (translation and rotation of the
-segment, so handle roll rubs the wall) relative to the wall's material point (the same bilinear blend of particle
-displacements) is cancelled, limited to mu times the normal multiplier (static when it fits the cone, kinetic at its
-edge).
+contact, the tangential displacement over the substep of the scope's surface point (the axis point's motion plus
+the segment's spin about its own axis, so handle roll rubs the wall) relative to the wall's material point (the same
+bilinear blend of particle displacements) is cancelled. The friction impulse is accumulated per sample as a vector
+and clamped to mu times the normal multiplier (static when it fits the cone, kinetic at its edge), so a later pass
+that finds the slip reversed takes impulse back. The world's contact iterations (physics/world.py) run normal
+contact only.
 
 Forces: the multipliers over h² are forces. Per step the kernel reports, averaged over the step's substeps, the
 force and moment (about the segment centre) on each rod segment and the force on each wall particle; by
@@ -348,15 +350,16 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
     the start of the substep (friction needs the substep's motion); rod_inv_mass (S,), rod_inv_inertia_body (S, 3)
     (zero for kinematic segments, which then push the wall without yielding). Wall: wall_position_m (N, 3) updated
     in place, wall_prev_position_m (N, 3), wall_inv_mass (N,), R rings of P particles. sample_piece (Q,): current
-    pieces (from `locate_samples_local`). normal_multiplier, friction_multiplier (Q,) accumulate (reset per
-    substep); normal_out (Q, 3) the contact normals (from lumen to wall). segment_force_N, segment_moment_Nm (S, 3)
+    pieces (from `locate_samples_local`). normal_multiplier (Q,) and friction_multiplier (Q, 3) accumulate (reset
+    per substep); normal_out (Q, 3) the contact normals (from lumen to wall). segment_force_N, segment_moment_Nm (S, 3)
     and particle_force_N (N, 3) accumulate force_scale * multiplier (force_scale = 1 / (h² substeps) gives the
     step's mean force). old_overlap_m (Q,): how far each sample's capsule was already outside the wall at the
     start of the substep (m, >= 0), used up in place: that much of its correction is also applied to the previous
     positions (the scope segment's translation and the wall particles), so a residual overlap the last substep left
     is removed without turning into velocity (pre-stabilisation, as colon_body.project_self_contact; under a loop
-    pressing 100 N the residuals reached millimetres and flung wall particles at tens of m/s). touching_only: skip the samples that have not pushed yet in this substep
-    (normal_multiplier 0; the world's contact iterations, which only settle contacts the main passes found).
+    pressing 100 N the residuals reached millimetres and flung wall particles at tens of m/s). touching_only: skip
+    the samples that have not pushed yet in this substep (normal_multiplier 0; the world's contact iterations,
+    which only settle contacts the main passes found).
     Returns the number of samples in contact.
     """
     p = particles_per_ring

@@ -6,6 +6,8 @@ of NVIDIA Warp's warp/sim: `WorldModel` is static (rod model, colon model, conta
 substeps)` advances it in place, `world_outputs` reads it.
 
 Per substep of length h (one numba kernel for the whole step, `_world_step_kernel`):
+  0. each contact sample's overlap with the wall left by the last substep (`scope_wall_clearance`), which the
+     contact removes without velocity (physics/contact.py, `old_overlap_m`);
   1. rod `predict_segments` (kinematic segments placed on the insertion axis at the substep's interpolated depth and
      roll);
   2. zero the rod and contact multipliers;
