@@ -19,7 +19,8 @@ Per substep of length h (one numba kernel for the whole step, `_world_step_kerne
      contact's correction undoes of its neighbours';
   4. `contact_iterations` times, around the contacts only: the links and tethers of the rings within
      CONTACT_ITERATION_RINGS of a touching sample (`colon_body.sweep_marked_rings`), rod joints, contact passes
-     over the touching samples (normal only: friction was applied in step 3);
+     over the touching samples, normal and friction (friction must see the joints' motion: physics/contact.py,
+     "Friction");
   5. colon self-contact, then `colon_body.wall_substep_end` (lumen floor and wall velocities);
   6. rod velocity update (XPBD: from the pose change over the substep).
 Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
@@ -453,7 +454,7 @@ def _world_step_kernel(
                 for _ in range(contact_passes):
                     project_scope_wall_contacts(rod_pos, rod_q, rod_prev_pos, rod_prev_q, inv_mass, inv_inertia,
                                                 wall_pos, wall_prev_pos, wall_inv_mass, ring_count, per_ring,
-                                                sample_segment, sample_offset, sample_piece, scope_radius, 0.0,
+                                                sample_segment, sample_offset, sample_piece, scope_radius, friction,
                                                 contact_compl, normal_multiplier, friction_multiplier, normal_out,
                                                 segment_force, segment_moment, particle_force, force_scale, h,
                                                 old_overlap, True)
