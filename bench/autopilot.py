@@ -8,6 +8,13 @@ right of the picture as on a scope guide) of each tip path coloured by time over
 --out. Ends with one name=value line.
 
     .venv/bin/python bench/autopilot.py [--seeds 0 1 2] [--seconds 60] [--out out/autopilot_paths.png]
+
+What-if options (defaults: the shipped calibration), for experiments on how far the colon lets the scope get:
+--mobility (sim.scene.TETHER_MOBILITY_FACTOR), --compression-factor (ColonMaterial.compression_compliance_factor),
+--scope FILE (another scope model, e.g. a longer working length), --autopilot FIELD=VALUE (any AutopilotConfig
+field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the deepest insertion and the most shortening (the
+least loop excess: negative when the colon is pleated onto the shaft, tip further along the colon than the
+inserted length).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 # The repository root first: this folder's physics.py (the physics benchmark) would shadow the physics package.
@@ -26,18 +34,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from physics.colon_body import ColonMaterial  # noqa: E402
+
 from sim.drivers.autopilot import Autopilot, AutopilotConfig  # noqa: E402
 from sim.drivers.drive import drive  # noqa: E402
-from sim.scene import build_scene  # noqa: E402
+from sim.scene import TETHER_MOBILITY_FACTOR, build_scene, scene_material  # noqa: E402
+from sim.scope_file import load_scope  # noqa: E402
 
 
-def run_seed(seed: int, seconds: float) -> dict:
-    scene = build_scene(seed=seed)
-    pilot = Autopilot(scene, AutopilotConfig(withdraw=False))
+def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
+    material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor),
+                              mobility=args.mobility)
+    scene = build_scene(seed=seed, material=material, spec=load_scope(args.scope))
+    pilot = Autopilot(scene, replace(AutopilotConfig(withdraw=False), **args.autopilot))
     best = [0.0]
+    deepest = [0.0]
+    least_excess = [0.0]
 
     def on_sample(t_s, outputs, state):
         best[0] = max(best[0], pilot.status.tip_s_m)
+        deepest[0] = max(deepest[0], float(outputs.rod.inserted_length_m))
+        least_excess[0] = min(least_excess[0], pilot.status.excess_m)
 
     t0 = time.perf_counter()
     _, trace = drive(scene, pilot, seconds, on_sample=on_sample)
@@ -49,7 +66,8 @@ def run_seed(seed: int, seconds: float) -> dict:
         "seed": seed, "scene": scene, "trace": trace, "best_s_m": best[0],
         "length_m": float(scene.colon.ring_s_m[-1]), "landmark": passed[-1] if passed else "-",
         "flexure_s": event.get("Fleksur L"), "cecum_s": event.get("Cecum"), "status": pilot.status,
-        "wall_s": wall_s,
+        "wall_s": wall_s, "deepest_m": deepest[0], "least_excess_m": least_excess[0],
+        "max_insertion_m": float(scene.rod.max_insertion_m),
     }
 
 
@@ -73,19 +91,44 @@ def picture(results: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def autopilot_overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+    """FIELD=VALUE strings -> AutopilotConfig keyword arguments, typed like the field's default."""
+    defaults = AutopilotConfig()
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not hasattr(defaults, name):
+            parser.error(f"--autopilot {item!r}: expected FIELD=VALUE with FIELD an AutopilotConfig field")
+        kind = type(getattr(defaults, name))
+        try:
+            out[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        except ValueError:
+            parser.error(f"--autopilot {item!r}: {value!r} is not a {kind.__name__}")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--seconds", type=float, default=60.0, help="simulated seconds per seed (default 60)")
     parser.add_argument("--out", type=Path, default=Path("out/autopilot_paths.png"))
+    parser.add_argument("--mobility", type=float, default=TETHER_MOBILITY_FACTOR,
+                        help="tether compliance factor of the mobile segments (default: the scene calibration)")
+    parser.add_argument("--compression-factor", type=float, default=ColonMaterial().compression_compliance_factor,
+                        help="ColonMaterial.compression_compliance_factor")
+    parser.add_argument("--scope", type=Path, default=None, help="scope model file (default: the bundled one)")
+    parser.add_argument("--autopilot", action="append", default=[], metavar="FIELD=VALUE",
+                        help="set an AutopilotConfig field (repeatable)")
     args = parser.parse_args()
+    args.autopilot = autopilot_overrides(parser, args.autopilot)
     results = []
     for seed in args.seeds:
-        r = run_seed(seed, args.seconds)
+        r = run_seed(seed, args.seconds, args)
         tr = r["trace"]
         print(f"seed {seed}: tip {r['best_s_m']:.3f} of {r['length_m']:.3f} m (past {r['landmark']}), splenic "
               f"flexure at {r['flexure_s']} s, cecum at {r['cecum_s']} s, reductions {r['status'].reductions}, "
-              f"back-offs {r['status'].back_offs}, worst outside {1e3 * tr.worst_outside_m:.2f} mm, max wall speed "
+              f"back-offs {r['status'].back_offs}, deepest insertion {r['deepest_m']:.3f} of {r['max_insertion_m']:.3f} m, "
+              f"least excess {r['least_excess_m']:+.3f} m, worst outside {1e3 * tr.worst_outside_m:.2f} mm, max wall speed "
               f"{tr.max_wall_speed_m_s:.2f} m/s, max scope speed {tr.max_scope_speed_m_s:.2f} m/s, finite "
               f"{tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in {r['wall_s']:.0f} s", flush=True)
         results.append(r)

@@ -27,12 +27,13 @@ TETHER_MOBILITY_FACTOR = 3.0
 _MOBILE_SEGMENTS = ("sigmoid", "transverse")
 
 
-def scene_material(base: ColonMaterial | None = None) -> ColonMaterial:
-    """The colon material scenes use: `base` (default ColonMaterial()) with the calibration above."""
+def scene_material(base: ColonMaterial | None = None, mobility: float = TETHER_MOBILITY_FACTOR) -> ColonMaterial:
+    """The colon material scenes use: `base` (default ColonMaterial()) with the calibration above (`mobility`:
+    the mobile segments' tether factor, TETHER_MOBILITY_FACTOR unless an experiment asks otherwise)."""
     base = base or ColonMaterial()
     tethers = dict(base.tether_compliance_m2_N)
     for name in _MOBILE_SEGMENTS:
-        tethers[name] = tethers[name] * TETHER_MOBILITY_FACTOR
+        tethers[name] = tethers[name] * mobility
     return replace(base, tether_compliance_m2_N=tethers)
 
 
