@@ -11,7 +11,7 @@ right of the picture as on a scope guide) of each tip path coloured by time over
 
 What-if options (defaults: the shipped calibration), for experiments on how far the colon lets the scope get:
 --mobility (sim.scene.TETHER_MOBILITY_FACTOR), --compression-factor (ColonMaterial.compression_compliance_factor),
---scope FILE (another scope model, e.g. a longer working length), --autopilot FIELD=VALUE (any AutopilotConfig
+--scope FILE (another scope model, e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any AutopilotConfig
 field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the deepest insertion and the most shortening (the
 least loop excess: negative when the colon is pleated onto the shaft, tip further along the colon than the
 inserted length).
@@ -46,6 +46,9 @@ def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
     material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor),
                               mobility=args.mobility)
     scene = build_scene(seed=seed, material=material, spec=load_scope(args.scope))
+    if args.friction is not None:
+        contact = replace(scene.world.contact, friction_coefficient=args.friction)
+        scene = replace(scene, world=replace(scene.world, contact=contact))
     pilot = Autopilot(scene, replace(AutopilotConfig(withdraw=False), **args.autopilot))
     best = [0.0]
     deepest = [0.0]
@@ -116,6 +119,8 @@ def main() -> None:
                         help="tether compliance factor of the mobile segments (default: the scene calibration)")
     parser.add_argument("--compression-factor", type=float, default=ColonMaterial().compression_compliance_factor,
                         help="ColonMaterial.compression_compliance_factor")
+    parser.add_argument("--friction", type=float, default=None,
+                        help="scope-wall friction coefficient (default: physics.contact's, anatomy.md)")
     parser.add_argument("--scope", type=Path, default=None, help="scope model file (default: the bundled one)")
     parser.add_argument("--autopilot", action="append", default=[], metavar="FIELD=VALUE",
                         help="set an AutopilotConfig field (repeatable)")
