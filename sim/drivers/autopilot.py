@@ -13,8 +13,9 @@ as a person would:
 - **Reduce loops**: when the shaft goes in but the tip does not follow (loop excess = inserted length minus tip
   progress along the centreline, above `loop_trigger_m`, or paradoxical motion over `stall_window_s`), pull back
   at `reduce_speed_m_s` with clockwise torque (roll, the usual sigmoid reduction manoeuvre; anatomy.md, prior-art.md
-  §1) and the tip hooked round the bend ahead (`reduce_hook_rad`) until the excess is below `loop_target_m`, the tip slides back `reduce_slip_m`, or the shaft's contact load
-  reaches `hard_load_N` (the colon, pleated onto the shaft, jams), then resume. The same pull-back when the scope
+  §1) and the tip hooked round the bend ahead (`reduce_hook_rad`) until the excess is below `loop_target_m`, the
+  tip slides back `reduce_slip_m`, or the shaft's contact load is still at `hard_load_N` after a first pull of
+  `back_off_m` (the colon, pleated onto the shaft, jams), then resume. The same pull-back when the scope
   is in to its working length (pushing further gains nothing) and when the tip stalls with the shaft loaded past
   `soft_load_N` (the push is spent in friction along the shaft's bends, not at the tip: pushing harder only
   loads the colon more).
@@ -171,6 +172,7 @@ class Autopilot:
         self._stiffness = 1.0
         self._stiffened = False
         self._reduce_from_s = 0.0
+        self._reduce_from_depth = 0.0
         self._best_s = 0.0
 
     @property
@@ -233,7 +235,10 @@ class Autopilot:
             self._depth = max(0.0, self._depth - c.reduce_speed_m_s * dt)
             self._roll = min(self._roll + c.reduce_roll_rate_rad_s * dt, c.reduce_roll_limit_rad)
             slipped = st.tip_s_m < self._reduce_from_s - c.reduce_slip_m
-            jammed = float(outputs.contact_load_N) >= c.hard_load_N
+            # Jammed: the load still at the hard limit after a first pull (a reduction that starts at the limit
+            # pulls at least back_off_m, or it would end at once and start again every step).
+            pulled = self._reduce_from_depth - self._depth >= c.back_off_m
+            jammed = pulled and float(outputs.contact_load_N) >= c.hard_load_N
             if st.excess_m < c.loop_target_m or slipped or jammed or self._depth <= 0.0:
                 st.manoeuvre = "advance"
                 self._stiffened = True  # the knob turns while advancing (stiffness_rate_per_s)
@@ -244,6 +249,7 @@ class Autopilot:
             st.manoeuvre = "reduce"
             st.reductions += 1
             self._reduce_from_s = st.tip_s_m
+            self._reduce_from_depth = self._depth
             return
         if c.steer and self._stalled():
             st.manoeuvre = "back_off"
