@@ -11,10 +11,10 @@ right of the picture as on a scope guide) of each tip path coloured by time over
 
 What-if options (defaults: the shipped calibration), for experiments on how far the colon lets the scope get:
 --mobility (sim.scene.TETHER_MOBILITY_FACTOR), --compression-factor (ColonMaterial.compression_compliance_factor),
---scope FILE (another scope model, e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any AutopilotConfig
-field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the deepest insertion and the most shortening (the
-least loop excess: negative when the colon is pleated onto the shaft, tip further along the colon than the
-inserted length).
+--scope FILE (another scope model, e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any
+AutopilotConfig field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per
+seed: the deepest insertion and the most shortening (the least loop excess: negative when the colon is pleated onto
+the shaft, tip further along the colon than the inserted length).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from physics.colon_body import ColonMaterial  # noqa: E402
-
 from sim.drivers.autopilot import Autopilot, AutopilotConfig  # noqa: E402
 from sim.drivers.drive import drive  # noqa: E402
 from sim.scene import TETHER_MOBILITY_FACTOR, build_scene, scene_material  # noqa: E402
@@ -132,10 +131,10 @@ def main() -> None:
         tr = r["trace"]
         print(f"seed {seed}: tip {r['best_s_m']:.3f} of {r['length_m']:.3f} m (past {r['landmark']}), splenic "
               f"flexure at {r['flexure_s']} s, cecum at {r['cecum_s']} s, reductions {r['status'].reductions}, "
-              f"back-offs {r['status'].back_offs}, deepest insertion {r['deepest_m']:.3f} of {r['max_insertion_m']:.3f} m, "
-              f"least excess {r['least_excess_m']:+.3f} m, worst outside {1e3 * tr.worst_outside_m:.2f} mm, max wall speed "
-              f"{tr.max_wall_speed_m_s:.2f} m/s, max scope speed {tr.max_scope_speed_m_s:.2f} m/s, finite "
-              f"{tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in {r['wall_s']:.0f} s", flush=True)
+              f"back-offs {r['status'].back_offs}, deepest insertion {r['deepest_m']:.3f} of "
+              f"{r['max_insertion_m']:.3f} m, least excess {r['least_excess_m']:+.3f} m, worst outside "
+              f"{1e3 * tr.worst_outside_m:.2f} mm, max wall speed {tr.max_wall_speed_m_s:.2f} m/s, max scope speed "
+              f"{tr.max_scope_speed_m_s:.2f} m/s, finite {tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in {r['wall_s']:.0f} s", flush=True)
         results.append(r)
     picture(results, args.out)
     print(f"picture: {args.out}")

@@ -226,8 +226,8 @@ def test_sliding_friction_is_mu_times_the_normal_force(mu):
     """The scope pressed onto the side of a rigid straight tube (0.1 N per free segment) and fed in at 0.02 m/s:
     the wall's axial force on the scope (contact forces summed along the insertion axis) is -mu times the
     normal force it carries (sideways), the kinetic friction of Coulomb's law. Without friction it is zero.
-    Measured 0.99 mu N at the default contact iterations (0.81 mu N when they solved normal contact only); the test
-    allows 0.85-1.05."""
+    Measured 0.99 mu N at the default contact iterations (0.81 mu N when friction skipped a sample that had pushed
+    in the substep but no longer overlapped the wall, physics/contact.py "Friction"); the test allows 0.85-1.05."""
     colon = _rigid_straight_tube()
     up = np.array([0.0, 1.0, 0.0])
     model = build_world(build_rod(load_scope()), colon, friction_coefficient=mu, up=up)

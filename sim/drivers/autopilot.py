@@ -210,6 +210,7 @@ class Autopilot:
 
     def _insertion(self, t_s, dt, outputs, centres, tip):
         c, st = self.config, self.status
+        load = float(outputs.contact_load_N)  # the shaft's total contact load (N)
         if st.tip_s_m >= self._length_m - c.cecum_reach_m:
             self.events.append((t_s, "Cecum"))
             if c.withdraw:
@@ -238,13 +239,13 @@ class Autopilot:
             # Jammed: the load still at the hard limit after a first pull (a reduction that starts at the limit
             # pulls at least back_off_m, or it would end at once and start again every step).
             pulled = self._reduce_from_depth - self._depth >= c.back_off_m
-            jammed = pulled and float(outputs.contact_load_N) >= c.hard_load_N
+            jammed = pulled and load >= c.hard_load_N
             if st.excess_m < c.loop_target_m or slipped or jammed or self._depth <= 0.0:
                 st.manoeuvre = "advance"
                 self._stiffened = True  # the knob turns while advancing (stiffness_rate_per_s)
                 self._history.clear()
             return
-        loaded_stall = self._stalled() and float(outputs.contact_load_N) >= c.soft_load_N
+        loaded_stall = self._stalled() and load >= c.soft_load_N
         if c.reduce_loops and (self._looping() or loaded_stall):
             st.manoeuvre = "reduce"
             st.reductions += 1
@@ -260,7 +261,6 @@ class Autopilot:
             self._roll += c.back_off_roll_rad * (1.0 if st.back_offs % 2 else -1.0)
             return
         force = float(outputs.rod.handle_axial_force_N)
-        load = float(outputs.contact_load_N)
         ease_load = 1.0 - clamp((load - c.soft_load_N) / (c.hard_load_N - c.soft_load_N), 0.0, 1.0)
         ease = min(1.0 - clamp((force - c.soft_force_N) / (c.hard_force_N - c.soft_force_N), 0.0, 1.0), ease_load)
         # A stiffened shaft bent round a flexure presses the wall with the stiffness it was given: relax it as the
