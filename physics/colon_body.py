@@ -24,7 +24,10 @@ Simulation grid
   particle is held to its rest position by a zero-length compliant link. The material gives the compliance per
   metre of colon per segment (m²/N: a ring of width w has total tether compliance value / w); a particle of a ring
   of P gets P times the ring value. Fixed segments (rectum, descending, ascending) move millimetres under scope
-  loads, mobile ones (sigmoid, transverse) centimetres to tens of centimetres.
+  loads, mobile ones (sigmoid, transverse) centimetres to tens of centimetres. A segment may give its tethers
+  slack (`ColonMaterial.tether_slack_m`, none by default): a particle then moves freely within that distance of
+  its rest position and the tether pulls only beyond it (a lax mesentery that lets a straightened sigmoid stay
+  straight; `_tether_slack` tapers it to zero at the segment's ends).
 - Pressure: insufflation in [-1, 1] sets a gauge pressure `insufflation * insufflation_pressure_Pa` relative to the
   neutral (rest) lumen (reached with a time constant). Each particle gets the force p * A_i along its ring radius
   (from the ring centroid, in the ring plane), A_i its rest wall area, so more air widens the lumen and rounds
@@ -177,6 +180,10 @@ class ColonMaterial:
     #: Tether compliance per metre of colon (m²/N) per segment name; names not listed use `default_tether_*`.
     tether_compliance_m2_N: dict[str, float] = field(default_factory=_default_tether)
     default_tether_compliance_m2_N: float = 5e-6
+    #: Distance (m) a particle moves from its rest position, per segment name, before its tether pulls; names not
+    #: listed use `default_tether_slack_m`.
+    tether_slack_m: dict[str, float] = field(default_factory=dict)
+    default_tether_slack_m: float = 0.0
     wall_thickness_m: float = 0.002  # anatomy.md Wall and folds
     tissue_density_kg_m3: float = 1040.0  # soft tissue [est]
     #: Mass (kg) per m² of wall of what moves with the wall: the abdominal contents around the colon. The
@@ -216,6 +223,7 @@ class ColonBodyModel:
     - rest_centroid_distance_m (N,): rest distance of each particle from its ring centroid; collapse_radius_fraction,
       lumen_floor_fraction (see ColonMaterial).
     - tether_compliance_m_N (N,): per particle (zero-length link to the rest position).
+    - tether_slack_m (N,): per particle, the distance from the rest position within which its tether is slack.
     - contact_radius_m (N,); contact_ring_lo, contact_ring_hi (R,) int64: ring k does not self-collide with rings
       lo[k]..hi[k] (its neighbourhood along s); self_contact_margin_m.
     - ring_mean_radius_m (R,): rest mean distance of the ring's particles from the rest ring centre.
@@ -279,6 +287,7 @@ class ColonBodyModel:
     material: ColonMaterial
     solver_ring_start: np.ndarray | None = None
     solver_constraint_start: np.ndarray | None = None
+    tether_slack_m: np.ndarray | None = None
 
     @cached_property
     def ring_link_runs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -513,6 +522,7 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
     tether_per_m = np.array([material.tether_compliance_m2_N.get(name, material.default_tether_compliance_m2_N)
                              for name in seg_names])
     tether = (tether_per_m[ring_seg] / axial_width * p)[ring_index]
+    tether_slack = _tether_slack(material, seg_names, ring_seg, ring_s)[ring_index]
 
     # Self-contact: radius 0.4 x the larger grid spacing at the particle (a particle cannot pass a cell of the
     # other wall), at least the wall thickness; rings within arc factor * pi * (r_k + r_l) are excluded.
@@ -542,7 +552,7 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
         asset_normal=normal.copy(), asset_binormal=binormal.copy(), damping_per_s=float(material.damping_per_s),
         insufflation_pressure_Pa=float(material.insufflation_pressure_Pa),
         pressure_time_constant_s=float(material.pressure_time_constant_s), material=material,
-        solver_ring_start=ring_start, solver_constraint_start=constraint_start,
+        solver_ring_start=ring_start, solver_constraint_start=constraint_start, tether_slack_m=tether_slack,
     )
 
 
@@ -578,6 +588,24 @@ def _greedy_colours(ci, cj, n):
     return colour
 
 
+def _tether_slack(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray,
+                  ring_s_m: np.ndarray) -> np.ndarray:
+    """Tether slack (m) per ring (R,): each segment's `tether_slack_m` at its middle, falling as a half sine to 0
+    at its ends: a mesentery is longest halfway between its roots (the sigmoid's inverted-V attachment, the
+    transverse mesocolon), and a slack step at a segment's end would leave the first mobile ring to hold what the
+    fixed ones next to it do not."""
+    slack = np.zeros(len(ring_s_m))
+    for index, name in enumerate(segment_names):
+        value = material.tether_slack_m.get(name, material.default_tether_slack_m)
+        rings = np.flatnonzero(ring_segment == index)
+        if value <= 0.0 or rings.size == 0:
+            continue
+        s = ring_s_m[rings]
+        span = max(float(s[-1] - s[0]), 1e-9)
+        slack[rings] = value * np.sin(np.pi * (s - s[0]) / span)
+    return slack
+
+
 def solver_plan(model: ColonBodyModel) -> tuple[np.ndarray, np.ndarray]:
     """(ring starts (B + 1,), constraint starts (B + 2,)) of the model's solver blocks; one block of everything for a
     model without them."""
@@ -590,13 +618,15 @@ def solver_plan(model: ColonBodyModel) -> tuple[np.ndarray, np.ndarray]:
 def solver_coefficients(model: ColonBodyModel, state: ColonBodyState, h_s: float) -> tuple[np.ndarray, np.ndarray]:
     """`wall_coefficients` for substep h_s, cached in `state` (recomputed when h or the model's arrays change)."""
     key = (float(h_s), id(model.inv_mass), id(model.compliance_m_N), id(model.compression_compliance_m_N),
-           id(model.max_length_m), id(model.tether_compliance_m_N), id(model.constraint_i))
+           id(model.max_length_m), id(model.tether_compliance_m_N), id(model.constraint_i),
+           id(model.tether_slack_m))
     if state.solver_key != key or state.solver_coefficients is None:
         coef = np.empty((model.constraint_count, 6))
-        tether = np.empty((model.particle_count, 3))
+        tether = np.empty((model.particle_count, 4))
+        slack = model.tether_slack_m if model.tether_slack_m is not None else np.zeros(model.particle_count)
         wall_coefficients(model.inv_mass, model.constraint_i, model.constraint_j, model.compliance_m_N,
                           model.compression_compliance_m_N, model.max_length_m, model.tether_compliance_m_N,
-                          float(h_s), coef, tether)
+                          slack, float(h_s), coef, tether)
         state.solver_coefficients, state.solver_tether_coefficients, state.solver_key = coef, tether, key
     return state.solver_coefficients, state.solver_tether_coefficients
 
@@ -919,24 +949,6 @@ def _move_pair(position_m, inv_mass, i, j, dx, dy, dz, s):
 
 
 @njit(cache=True, nogil=True)
-def project_tethers(position_m, rest_position_m, inv_mass, tether_compliance_m_N, multiplier, h_s):
-    """XPBD zero-length tethers of every free particle to its rest position; multiplier (N, 3) per world axis.
-
-    The tether force on particle i is multiplier[i] / h² (N)."""
-    inv_h2 = 1.0 / (h_s * h_s)
-    for i in range(position_m.shape[0]):
-        w = inv_mass[i]
-        if w == 0.0:
-            continue
-        alpha = tether_compliance_m_N[i] * inv_h2
-        for a in range(3):
-            err = position_m[i, a] - rest_position_m[i, a]
-            dl = (-err - alpha * multiplier[i, a]) / (w + alpha)
-            multiplier[i, a] += dl
-            position_m[i, a] += w * dl
-
-
-@njit(cache=True, nogil=True)
 def project_self_contact(position_m, prev_position_m, inv_mass, pairs, pair_count, contact_radius_m):
     """Push apart candidate pairs (pair_count rows of pairs (K, 2)) closer than the sum of their contact radii
     (zero compliance, one-sided). Returns the number of pairs that were in contact.
@@ -1035,12 +1047,12 @@ def update_velocities_range(position_m, prev_position_m, velocity_m_s, h_s, lo, 
 
 @njit(cache=True, nogil=True)
 def wall_coefficients(inv_mass, constraint_i, constraint_j, compliance_m_N, compression_compliance_m_N,
-                      max_length_m, tether_compliance_m_N, h_s, out, tether_out):
+                      max_length_m, tether_compliance_m_N, tether_slack_m, h_s, out, tether_out):
     """Per-substep constants of the XPBD updates, computed once per substep length h (not per substep):
     out (C, 6) = alpha / h² stretched, 1 / (w_i + w_j + alpha / h²) stretched, the same two compressed, w_i + w_j,
     the strain limit max_length_m (C,) (inf when w_i + w_j = 0);
-    tether_out (N, 3) = alpha / h², 1 / (w + alpha / h²), w. A link or tether with no free particle gets 0 as
-    its reciprocal, so it neither moves anything nor gathers a multiplier. Hoisting the two divisions out of the
+    tether_out (N, 4) = alpha / h², 1 / (w + alpha / h²), w, slack (m). A link or tether with no free particle gets
+    0 as its reciprocal, so it neither moves anything nor gathers a multiplier. Hoisting the two divisions out of the
     sweep takes about a quarter off it (`project_wall_range`)."""
     inv_h2 = 1.0 / (h_s * h_s)
     for c in range(constraint_i.shape[0]):
@@ -1059,6 +1071,7 @@ def wall_coefficients(inv_mass, constraint_i, constraint_j, compliance_m_N, comp
         tether_out[i, 0] = a
         tether_out[i, 1] = 1.0 / (w + a) if w > 0.0 else 0.0
         tether_out[i, 2] = w
+        tether_out[i, 3] = tether_slack_m[i]
 
 
 #: `project_wall_range` only: fused multiply-adds ("contract", no reassociation, NaN or infinity assumptions) and
@@ -1133,15 +1146,31 @@ def sweep_marked_rings(position_m, prev_position_m, inv_mass, constraint_i, cons
 
 @njit(cache=True, nogil=True)
 def project_tethers_range(position_m, rest_position_m, tether_coefficients, multiplier, lo, hi):
-    """`project_tethers` for particles lo..hi - 1 with the per-h constants of `wall_coefficients`."""
+    """XPBD tethers of particles lo..hi - 1 with the per-h constants of `wall_coefficients`; multiplier (N, 3) per
+    world axis, the tether force on particle i is multiplier[i] / h² (N).
+
+    A tether with slack d0 is a link of rest length d0 to the rest position that only pulls: a particle nearer than
+    d0 is free, one further is pulled toward the sphere of radius d0 (the target is the sphere's nearest point).
+    With d0 = 0 it is a zero-length link."""
     for i in range(lo, hi):
         inv = tether_coefficients[i, 1]
         if inv == 0.0:
             continue
         alpha = tether_coefficients[i, 0]
         w = tether_coefficients[i, 2]
+        slack = tether_coefficients[i, 3]
+        scale = 0.0
+        if slack > 0.0:
+            dx = position_m[i, 0] - rest_position_m[i, 0]
+            dy = position_m[i, 1] - rest_position_m[i, 1]
+            dz = position_m[i, 2] - rest_position_m[i, 2]
+            dist = math.sqrt(dx * dx + dy * dy + dz * dz)
+            if dist <= slack:
+                continue
+            scale = slack / dist
         for a in range(3):
-            dl = (rest_position_m[i, a] - position_m[i, a] - alpha * multiplier[i, a]) * inv
+            target = rest_position_m[i, a] + scale * (position_m[i, a] - rest_position_m[i, a])
+            dl = (target - position_m[i, a] - alpha * multiplier[i, a]) * inv
             multiplier[i, a] += dl
             position_m[i, a] += w * dl
 

@@ -24,17 +24,26 @@ from sim.scope_file import load_scope
 #: strain-stiffening one (10x above 20 % strain) did not help: one Gauss-Seidel sweep per substep bounds the
 #: stiffness the wall reaches, and strains above 100 % remain where the bending section tents the wall.
 TETHER_MOBILITY_FACTOR = 3.0
+#: Slack (m) of the mobile segments' tethers (ColonMaterial.tether_slack_m, the value at a segment's middle). None
+#: by default: with 0.10 m the colon lets the scope much further (bench/autopilot.py --slack 0.10, 90 s, seeds 0-5:
+#: tip 1.08-1.23 m along the colon against 0.80-0.93 m), but the scope tents the lax wall at the rectosigmoid
+#: junction and the sigmoid apex, 5-10 mm outside the wall with particles at 14-57 m/s (README, "Autopilot").
+TETHER_SLACK_M = 0.0
 _MOBILE_SEGMENTS = ("sigmoid", "transverse")
 
 
-def scene_material(base: ColonMaterial | None = None, mobility: float = TETHER_MOBILITY_FACTOR) -> ColonMaterial:
+def scene_material(base: ColonMaterial | None = None, mobility: float = TETHER_MOBILITY_FACTOR,
+                   slack_m: float = TETHER_SLACK_M) -> ColonMaterial:
     """The colon material scenes use: `base` (default ColonMaterial()) with the calibration above (`mobility`:
-    the mobile segments' tether factor, TETHER_MOBILITY_FACTOR unless an experiment asks otherwise)."""
+    the mobile segments' tether factor, `slack_m` their tethers' slack, the constants unless an experiment asks
+    otherwise)."""
     base = base or ColonMaterial()
     tethers = dict(base.tether_compliance_m2_N)
+    slack = dict(base.tether_slack_m)
     for name in _MOBILE_SEGMENTS:
         tethers[name] = tethers[name] * mobility
-    return replace(base, tether_compliance_m2_N=tethers)
+        slack[name] = slack_m
+    return replace(base, tether_compliance_m2_N=tethers, tether_slack_m=slack)
 
 
 @dataclass(frozen=True)

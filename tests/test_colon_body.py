@@ -228,6 +228,39 @@ def test_mobile_sigmoid_moves_centimetres_fixed_descending_millimetres(model):
     assert np.array_equal(_s.position_m[first], model.rest_position_m[first])
 
 
+def test_slack_mesentery_lets_the_sigmoid_drift_its_slack_before_the_tether_pulls(asset, model):
+    """The whole sigmoid pushed sideways by the same force on every particle: each particle's tether carries that
+    force, so in equilibrium a particle sits its slack plus force x compliance from its rest position; the middle
+    ring (where the half-sine slack peaks) by the slack more than without it, the segment's end rings (slack 0)
+    as without it."""
+    slack_m = 0.03
+    material = dataclasses.replace(model.material, tether_slack_m={"sigmoid": slack_m})
+    slack_model = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                                   asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=material)
+    sig = slack_model.segment_particles("sigmoid")
+    rings = np.flatnonzero(slack_model.ring_segment == SEGMENT_NAMES.index("sigmoid"))
+    assert slack_model.tether_slack_m[sig].max() == pytest.approx(slack_m, rel=1e-3)
+    assert slack_model.tether_slack_m[_ring_slice(slack_model, int(rings[0]))].max() == 0.0
+    direction = np.array([0.0, 1.0, 0.0])
+    force_per_particle_N = 0.005
+    shifts = {}
+    for name, m in (("tight", model), ("slack", slack_model)):
+        force = np.zeros((m.particle_count, 3))
+        force[sig] = force_per_particle_N * direction
+        state = rest_state(m)
+        top = _run(m, state, ColonControls(external_force_N=force), 720)  # 3 s: settled (damping 10/s)
+        assert top < MAX_WALL_SPEED_M_S
+        mid = _ring_slice(m, _mid_ring(m, "sigmoid"))
+        shifts[name] = float(((state.position_m[mid] - m.rest_position_m[mid]) @ direction).mean())
+        out = colon_outputs(m, state)
+        # The ring's tethers hold what pushes it (the wall shares it out round the ring, +-15 %).
+        assert out.tether_force_N[mid].mean(axis=0) @ direction == pytest.approx(-force_per_particle_N, rel=0.05)
+    expected_tight = force_per_particle_N * model.tether_compliance_m_N[_ring_slice(model, _mid_ring(model,
+                                                                                                     "sigmoid"))]
+    assert shifts["tight"] == pytest.approx(expected_tight.mean(), rel=0.1)
+    assert shifts["slack"] - shifts["tight"] == pytest.approx(slack_m, rel=0.1)
+
+
 def test_anal_ring_is_fixed_under_every_load(model):
     state = rest_state(model)
     force = np.zeros((model.particle_count, 3))
