@@ -4,16 +4,20 @@ and the inserted-length rule for a deeply inserted shaft (sim/scoring/samples.py
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sim.logs.coordinate_log import CoordinateLog, LogEvent
-from sim.logs.registration import Registration, fit_registration, kabsch, register_log
+from sim.logs.coordinate_log import CoordinateLog, LogEvent, read_coordinate_log, write_coordinate_log
+from sim.logs.registration import (MOBILE_SEGMENT_WEIGHT, Registration, fit_registration, fixity_weights, kabsch,
+                                   register_log)
 from sim.scoring.samples import VERGE_NEAR_SHAFT_M, inserted_length_from_coils, shaft_point_at_verge
 
 #: Coil layout of the bundled scope: 12 coils, the first 10 mm from the tip, then every 0.1 m.
 COIL_ARC_M = 0.01 + 0.1 * np.arange(12)
+#: The sample recordings (replays/README.md), made by colosim on the procedural colon of seed 0.
+REPLAYS = Path(__file__).resolve().parent.parent / "replays"
 
 
 def _rotation(axis, angle_rad: float) -> np.ndarray:
@@ -72,6 +76,43 @@ def test_registration_recovers_a_known_rigid_transform_of_a_recording():
     # Kabsch alone (no ICP) already lands near it: the inserted-length pairing is right for a shaft in the lumen.
     rough = fit_registration(recorded, centreline, refine=False)
     assert math.degrees(Registration(rough.rotation @ recording_frame.rotation, np.zeros(3)).rotation_angle_rad()) < 5
+
+
+def test_registration_of_looping_colosim_recordings_moved_by_a_known_transform(tmp_path):
+    """colosim's own recordings with loops, moved by 40° and 0.3 m and read as another system's (no session.json),
+    register back through `colosim replay`'s path (`load_source`: the scene's `fixity_weights`, ICP within an arc
+    window, loop weights). Measured (bench/registration.py; in parentheses the unweighted nearest-point ICP this
+    replaced, which fails both): replays/poor-pushing, the autopilot pushing through sigmoid loops for 24 s
+    without reducing them, 2.5° and a 5.2 mm RMS tip path (10.2°, 22.2 mm); replays/autopilot-insertion, 30 s
+    looping in the sigmoid, 14.3° and 12.8 mm (24.6°, 28.2 mm)."""
+    from sim.session.log_replay import load_source
+
+    move = Registration(_rotation([0.3, -1.0, 0.5], math.radians(40.0)), np.array([0.12, -0.30, 0.05]))
+    world = read_coordinate_log(REPLAYS / "poor-pushing", require_cecum=False)
+    write_coordinate_log(tmp_path / "moved", move.apply_to_log(world))
+    source = load_source(tmp_path / "moved", seed=0)  # the colon it was recorded on
+    assert not source.colosim_recording and source.registration.method == "kabsch+icp"
+    residual = Registration(source.registration.rotation @ move.rotation, np.zeros(3)).rotation_angle_rad()
+    assert math.degrees(residual) < 5.0
+    tip_error = np.linalg.norm(source.world_log.tip_m - world.tip_m, axis=1)
+    assert np.sqrt(np.mean(tip_error ** 2)) < 0.010
+
+    # The weights the replay passed: the sigmoid and transverse count MOBILE_SEGMENT_WEIGHT, the rest 1.
+    asset = source.scene.asset
+    weights = fixity_weights(asset)
+    ranges = asset.segment_ranges()
+    assert weights[asset.s_m.searchsorted(np.mean(ranges["sigmoid"]))] == MOBILE_SEGMENT_WEIGHT
+    assert weights[asset.s_m.searchsorted(np.mean(ranges["descending"]))] == 1.0
+
+    # The 30 s insertion never gets past the sigmoid: its path is nearly straight (spread 109, 17 and 7 mm along
+    # its principal axes), so its roll about that axis stays loose (module doc); the tip path is what a replay
+    # follows.
+    world = read_coordinate_log(REPLAYS / "autopilot-insertion", require_cecum=False)
+    recorded = move.apply_to_log(world)
+    reg = register_log(recorded, np.asarray(asset.centreline_m), colosim_recording=False, centreline_weights=weights)
+    assert math.degrees(Registration(reg.rotation @ move.rotation, np.zeros(3)).rotation_angle_rad()) < 20.0
+    tip_error = np.linalg.norm(reg.apply(recorded.tip_m) - world.tip_m, axis=1)
+    assert np.sqrt(np.mean(tip_error ** 2)) < 0.020
 
 
 def test_registration_defaults_and_overrides():

@@ -3,7 +3,8 @@
 1. Read the coordinate log (`read_coordinate_log`) and choose the colon: the scene of a colosim recording's
    ``session.json`` (its seed or colon file, its scope), else the procedural colon of `seed` or the asset `colon`.
 2. Register the log to the colon (`sim.logs.registration.register_log`: identity for colosim's own recordings, else
-   verge + Kabsch + ICP; overrides `translate_m`, `register=False`).
+   verge + Kabsch + ICP weighted by how fixed the colon is (`fixity_weights` of the scene's asset); overrides
+   `translate_m`, `register=False`).
 3. Step a `Session` whose controls and rod loads come from the coil-following driver
    (`sim.drivers.replay.CoilFollower`): the insertion depth from the coils, a spring-damper per coil. The log's
    events are replayed at their times (the live scorer needs ``Cecum`` to split insertion from withdrawal).
@@ -32,7 +33,7 @@ import numpy as np
 
 from sim.drivers.replay import CoilFollower, CoilFollowerConfig
 from sim.logs.coordinate_log import END_LABELS, CoordinateLog, CoordinateLogWriter, EventLabel, read_coordinate_log
-from sim.logs.registration import Registration, register_log
+from sim.logs.registration import Registration, fixity_weights, register_log
 from sim.session.loop import DEFAULT_COIL_SAMPLE_STEPS, DEFAULT_DT_S, Session, StepResult
 from sim.session.recording import SESSION_FILE, SessionInfo
 
@@ -80,7 +81,8 @@ def load_source(folder: Path | str, *, seed: int | None = None, colon_path: str 
     # Identity is right only when the recording ran on this very scene.
     colosim_recording = info is not None and not overridden
     registration = register_log(log, np.asarray(scene.asset.centreline_m, dtype=float),
-                                colosim_recording=colosim_recording, translate_m=translate_m, register=register)
+                                colosim_recording=colosim_recording, translate_m=translate_m, register=register,
+                                centreline_weights=fixity_weights(scene.asset))
     return ReplaySource(scene=scene, log=log, world_log=registration.apply_to_log(log), registration=registration,
                         clock_offset_s=dt if info is not None else 0.0, dt_s=dt, coil_sample_steps=sample_steps,
                         colosim_recording=colosim_recording, info=replay_info)
