@@ -137,7 +137,8 @@ def main() -> None:
               f"back-offs {r['status'].back_offs}, deepest insertion {r['deepest_m']:.3f} of "
               f"{r['max_insertion_m']:.3f} m, least excess {r['least_excess_m']:+.3f} m, worst outside "
               f"{1e3 * tr.worst_outside_m:.2f} mm, max wall speed {tr.max_wall_speed_m_s:.2f} m/s, max scope speed "
-              f"{tr.max_scope_speed_m_s:.2f} m/s, finite {tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in {r['wall_s']:.0f} s", flush=True)
+              f"{tr.max_scope_speed_m_s:.2f} m/s, finite {tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in "
+              f"{r['wall_s']:.0f} s", flush=True)
         results.append(r)
     picture(results, args.out)
     print(f"picture: {args.out}")

@@ -24,9 +24,6 @@ name=value pairs (medians over the other cases). The first run generates the col
 ``--record DIR`` first records the extra set the constants of sim/logs/registration.py were measured on into DIR
 (autopilot insertions of 45 s on the procedural colons of seeds 1-4 and of 60 s on seed 0, a poor driver
 pushing for 30 s on seed 1; about 8 min of physics on one core; deterministic) and adds it to the cases.
-
-Run from an older checkout (copy this file into its bench/), it measures that checkout's code: without
-`fixity_weights` there it prints the ``rest`` fit only.
 """
 
 from __future__ import annotations
@@ -37,17 +34,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
 from sim.logs.coordinate_log import CoordinateLog, read_coordinate_log  # noqa: E402
-from sim.logs.registration import Registration, fit_registration  # noqa: E402
+from sim.logs.registration import (  # noqa: E402
+    Registration,
+    _coil_arcs,
+    fit_registration,
+    fixity_weights,
+    insertion_samples,
+)
 from sim.session.recording import SessionInfo  # noqa: E402
-
-try:  # absent before the fixity weights (an older checkout measured for comparison)
-    from sim.logs.registration import fixity_weights  # noqa: E402
-except ImportError:
-    fixity_weights = None
 
 #: The known move of the recordings (the same as tests/test_replay.py's synthetic case).
 ROTATION_AXIS = (0.3, -1.0, 0.5)
@@ -63,22 +62,6 @@ EXTRA_RECORDINGS = (("auto-seed0-60s", 0, 60.0, False), ("auto-seed1-45s", 1, 45
                     ("auto-seed4-45s", 4, 45.0, False), ("poor-seed1-30s", 1, 30.0, True))
 
 
-def rotation_about(axis, angle_rad: float) -> np.ndarray:
-    """(3, 3) rotation by `angle_rad` about `axis` (3,) (Rodrigues)."""
-    a = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + math.sin(angle_rad) * k + (1 - math.cos(angle_rad)) * k @ k
-
-
-def rotation_vector(rotation: np.ndarray) -> np.ndarray:
-    """(3,) axis times angle (rad) of a (3, 3) rotation (angles below 180°)."""
-    angle = math.acos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0))
-    if angle < 1e-12:
-        return np.zeros(3)
-    r = rotation
-    return np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]]) * angle / (2.0 * math.sin(angle))
-
-
 def truncated(log: CoordinateLog, end_s: float) -> CoordinateLog:
     """The samples and events of `log` up to `end_s` (s)."""
     keep = log.t_s <= end_s + 1e-9
@@ -87,16 +70,11 @@ def truncated(log: CoordinateLog, end_s: float) -> CoordinateLog:
 
 
 def fit_points_true(world: CoordinateLog) -> np.ndarray:
-    """(P, 3) the coils inside the body of the insertion samples, in the world frame: what the fit pairs (up to
-    the deepest inserted length, each coil whose arc from the tip is below it)."""
-    from sim.logs.registration import _coil_arcs, start_index
-    from sim.scoring.samples import inserted_length_from_coils
-
-    first = start_index(world)
-    length = inserted_length_from_coils(world.coils_m, world.tip_m[first])
-    end = first + int(np.nanargmax(np.where(np.isfinite(length[first:]), length[first:], -np.inf))) + 1
-    inside = (length[first:end, None] - _coil_arcs(world)[None, :]) >= 0.0
-    points = world.coils_m[first:end][inside]
+    """(P, 3) the coils inside the body of the insertion samples, in the world frame: what the fit pairs
+    (`insertion_samples`, each coil whose arc from the tip is below the sample's inserted length)."""
+    length, idx = insertion_samples(world)
+    inside = (length[idx, None] - _coil_arcs(world)[None, :]) >= 0.0
+    points = world.coils_m[idx][inside]
     return points[np.all(np.isfinite(points), axis=1)]
 
 
@@ -104,7 +82,7 @@ def case_errors(reg: Registration, moved: Registration, world: CoordinateLog, re
                 axis: np.ndarray) -> tuple[float, float, float, float]:
     """(rotation error deg, its components about unit `axis` (3,) and across it deg, tip RMS m) of `reg` against the
     truth (`moved` took world to recorded)."""
-    err = rotation_vector(reg.rotation @ moved.rotation)
+    err = Rotation.from_matrix(reg.rotation @ moved.rotation).as_rotvec()
     along = float(err @ axis)
     tip = np.linalg.norm(reg.apply(recorded.tip_m) - world.tip_m, axis=1)
     return (math.degrees(float(np.linalg.norm(err))), math.degrees(abs(along)),
@@ -137,11 +115,10 @@ def record_extra(out: Path) -> None:
     for name, seed, seconds, poor in EXTRA_RECORDINGS:
         if (out / name / "session.json").is_file():
             continue
-        samples.SEED = seed  # the recorder writes it into session.json
         scene = build_scene(seed=seed)
         config = AutopilotConfig(steer=False, reduce_loops=False) if poor else AutopilotConfig()
         print(f"recording {name} ...", flush=True)
-        samples.record(scene, out / name, Autopilot(scene, config), seconds,
+        samples.record(scene, out / name, Autopilot(scene, config), seconds, seed=seed,
                        label="poor: autopilot(steer=False, reduce_loops=False)" if poor else "autopilot")
 
 
@@ -159,9 +136,11 @@ def main(argv=None) -> int:
 
     from sim.colon.procedural import generate_colon
 
-    moved = Registration(rotation_about(ROTATION_AXIS, math.radians(args.angle_deg)), np.asarray(TRANSLATION_M))
+    axis = np.asarray(ROTATION_AXIS) / np.linalg.norm(ROTATION_AXIS)
+    moved = Registration(Rotation.from_rotvec(math.radians(args.angle_deg) * axis).as_matrix(),
+                         np.asarray(TRANSLATION_M))
     assets: dict[int, object] = {}
-    fits = [("rest", None)] + ([("fixity", fixity_weights)] if fixity_weights is not None else [])
+    fits = [("rest", None), ("fixity", fixity_weights)]
     results: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in fits}
     print(f"move: {args.angle_deg:g} deg about {ROTATION_AXIS}, translation {TRANSLATION_M} m")
     print(f"{'recording':28s} {'fit':7s} {'rot deg':>7s} {'axis deg':>8s} {'across deg':>10s} {'tip mm':>7s}   "

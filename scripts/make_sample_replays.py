@@ -65,11 +65,13 @@ class HurriedWithdrawal:
                              stiffness_scale=self._last.stiffness_scale)
 
 
-def record(scene, folder: Path, driver, seconds: float, initial_depth_m: float = 0.0, label: str = "") -> Path:
-    """Drive `seconds` of simulated time with `driver`, recording into `folder` (replaced if it exists)."""
+def record(scene, folder: Path, driver, seconds: float, initial_depth_m: float = 0.0, label: str = "",
+           seed: int = SEED) -> Path:
+    """Drive `seconds` of simulated time with `driver`, recording into `folder` (replaced if it exists); `seed`:
+    the procedural seed of `scene`'s colon, written into session.json."""
     if folder.exists():
         shutil.rmtree(folder)
-    info = SessionInfo(colon={"procedural_seed": SEED}, dt_s=DEFAULT_DT_S, initial_depth_m=initial_depth_m,
+    info = SessionInfo(colon={"procedural_seed": seed}, dt_s=DEFAULT_DT_S, initial_depth_m=initial_depth_m,
                        coil_sample_steps=DEFAULT_COIL_SAMPLE_STEPS, driver=label or type(driver).__name__)
     recorder = SessionRecorder(folder, info, len(scene.rod.coil_arc_from_tip_m))
     session = Session(scene, dt_s=info.dt_s, initial_depth_m=initial_depth_m, recorder=recorder)

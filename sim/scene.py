@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from physics.colon_body import ColonBodyModel, ColonMaterial, build_colon_body
 from physics.scope_rod import RodModel, ScopeSpec, build_rod
 from physics.world import WorldModel, build_world
-from sim.colon.asset import SEGMENT_NAMES, ColonAsset
+from sim.colon.asset import MOBILE_SEGMENT_NAMES, SEGMENT_NAMES, ColonAsset
 from sim.colon.procedural import generate_colon
 from sim.scope_file import load_scope
 
@@ -29,7 +29,6 @@ TETHER_MOBILITY_FACTOR = 3.0
 #: tip 1.08-1.23 m along the colon against 0.80-0.93 m), but the scope tents the lax wall at the rectosigmoid
 #: junction and the sigmoid apex, 5-10 mm outside the wall with particles at 14-57 m/s (README, "Autopilot").
 TETHER_SLACK_M = 0.0
-_MOBILE_SEGMENTS = ("sigmoid", "transverse")
 
 
 def scene_material(base: ColonMaterial | None = None, mobility: float = TETHER_MOBILITY_FACTOR,
@@ -40,7 +39,7 @@ def scene_material(base: ColonMaterial | None = None, mobility: float = TETHER_M
     base = base or ColonMaterial()
     tethers = dict(base.tether_compliance_m2_N)
     slack = dict(base.tether_slack_m)
-    for name in _MOBILE_SEGMENTS:
+    for name in MOBILE_SEGMENT_NAMES:
         tethers[name] = tethers[name] * mobility
         slack[name] = slack_m
     return replace(base, tether_compliance_m2_N=tethers, tether_slack_m=slack)

@@ -39,6 +39,10 @@ SEGMENT_NAMES: tuple[str, ...] = (
     "cecum",
 )
 
+#: Segments hung on a mesentery, which a scope's load moves centimetres to tens of centimetres; the others are held
+#: to millimetres by the retroperitoneum and ligaments (anatomy.md Mechanics, "mesentery support").
+MOBILE_SEGMENT_NAMES: tuple[str, ...] = ("sigmoid", "transverse")
+
 #: Landmarks every colon asset names, in insertion order (DESIGN.md, Colon body; anatomy.md, Frame and Segments).
 LANDMARK_NAMES: tuple[str, ...] = (
     "anal_verge",

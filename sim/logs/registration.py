@@ -62,6 +62,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.colon.asset import MOBILE_SEGMENT_NAMES, SEGMENT_NAMES
 from sim.logs.coordinate_log import CoordinateLog, EventLabel
 
 #: Centreline resampling step (m) for the correspondences and the nearest-point search.
@@ -79,9 +80,6 @@ ICP_TOLERANCE_RAD = 1e-6
 PAIRING_WINDOW_M = 0.3
 #: Nearest centreline points tried before searching the whole window (2 mm apart: about 3 cm of one limb).
 NEAREST_CANDIDATES = 16
-#: Segments the mesentery lets move (anatomy.md: sigmoid and transverse mesocolon; centimetres to tens of
-#: centimetres under a scope's load, the others millimetres; physics.colon_body `_default_tether`).
-MOBILE_SEGMENTS = ("sigmoid", "transverse")
 #: Weight of a correspondence on a mobile segment, a fixed one's being 1 (`fixity_weights`). Tip-path error
 #: median over the 9 recordings of bench/registration.py --record: 10.1 mm at 1 (all segments alike), 5.3 mm at
 #: 0.5, 4.3 mm at 0.3, 6.2 mm at 0.2, 10.5 mm at 0.1, and 18.8 mm at the scene's tether compliance ratio (1/120):
@@ -251,35 +249,14 @@ def nearest_within_arc(points_m: np.ndarray, s_m: np.ndarray, centre_m: np.ndarr
     return best_d, best_i
 
 
-def fit_registration(log: CoordinateLog, centreline_m: np.ndarray, *, refine: bool = True,
-                     centreline_weights: np.ndarray | None = None) -> Registration:
-    """Register `log` to a colon with centreline `centreline_m` (M, 3), first point the anal verge (module doc).
-
-    centreline_weights: (M,) how much a recorded point paired with each centreline point counts (`fixity_weights`:
-    1 where the colon is fixed, MOBILE_SEGMENT_WEIGHT where the mesentery lets it move); None: all 1. Uses the
-    insertion part of the log (up to the first ``Cecum``, else up to the deepest inserted length); at most
-    MAX_FIT_SAMPLES samples of it, evenly spread. Raises ValueError (naming the folder) when the path is too short
-    or straight to fix a rotation.
-    """
-    from scipy.spatial import cKDTree
-
+def insertion_samples(log: CoordinateLog) -> tuple[np.ndarray, np.ndarray]:
+    """The insertion part of `log` that a registration fits: (inserted length (N,) m of every sample, NaN where
+    unknown; indices (M,) of the insertion samples with a tip and a length, from `start_index` up to the first
+    ``Cecum``, else up to the deepest inserted length)."""
     from sim.scoring.samples import inserted_length_from_coils
 
     first = start_index(log)
-    verge_rec = log.tip_m[first]
-    s_grid, centre = resample_polyline(centreline_m, CENTRELINE_STEP_M)
-    if centreline_weights is None:
-        w_centre = np.ones(s_grid.size)
-    else:
-        given = np.asarray(centreline_weights, dtype=float).reshape(-1)
-        cl = np.asarray(centreline_m, dtype=float)
-        if given.shape[0] != cl.shape[0] or not np.all(given >= 0.0) or not given.max() > 0.0:
-            raise ValueError(f"centreline_weights: need {cl.shape[0]} non-negative weights, not all 0 (one per "
-                             f"centreline point), got shape {given.shape}")
-        s_cl = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(cl, axis=0), axis=1))))
-        w_centre = np.interp(s_grid, s_cl, given)
-    verge_world = centre[0]
-    length = inserted_length_from_coils(log.coils_m, verge_rec)
+    length = inserted_length_from_coils(log.coils_m, log.tip_m[first])
     if log.n_coils < 2:
         # One coil: only the tip path's own arc length is known (it overcounts back-and-forth, see module doc).
         tip = np.nan_to_num(log.tip_m, nan=0.0)
@@ -292,7 +269,35 @@ def fit_registration(log: CoordinateLog, centreline_m: np.ndarray, *, refine: bo
     elif ok[first:].any():
         end = first + int(np.nanargmax(np.where(ok[first:], length[first:], -np.inf))) + 1
     idx = np.arange(first, end)
-    idx = idx[ok[idx]]
+    return length, idx[ok[idx]]
+
+
+def fit_registration(log: CoordinateLog, centreline_m: np.ndarray, *, refine: bool = True,
+                     centreline_weights: np.ndarray | None = None) -> Registration:
+    """Register `log` to a colon with centreline `centreline_m` (M, 3), first point the anal verge (module doc).
+
+    centreline_weights: (M,) how much a recorded point paired with each centreline point counts (`fixity_weights`:
+    1 where the colon is fixed, MOBILE_SEGMENT_WEIGHT where the mesentery lets it move); None: all 1. Uses the
+    insertion part of the log (up to the first ``Cecum``, else up to the deepest inserted length); at most
+    MAX_FIT_SAMPLES samples of it, evenly spread. Raises ValueError (naming the folder) when the path is too short
+    or straight to fix a rotation.
+    """
+    from scipy.spatial import cKDTree
+
+    verge_rec = log.tip_m[start_index(log)]
+    s_grid, centre = resample_polyline(centreline_m, CENTRELINE_STEP_M)
+    if centreline_weights is None:
+        w_centre = np.ones(s_grid.size)
+    else:
+        given = np.asarray(centreline_weights, dtype=float).reshape(-1)
+        cl = np.asarray(centreline_m, dtype=float)
+        if given.shape[0] != cl.shape[0] or not np.all(given >= 0.0) or not given.max() > 0.0:
+            raise ValueError(f"centreline_weights: need {cl.shape[0]} non-negative weights, not all 0 (one per "
+                             f"centreline point), got shape {given.shape}")
+        s_cl = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(cl, axis=0), axis=1))))
+        w_centre = np.interp(s_grid, s_cl, given)
+    verge_world = centre[0]
+    length, idx = insertion_samples(log)
     if idx.size < 3:
         raise ValueError(f"{log.folder or 'coordinate log'}: fewer than 3 tip samples during the insertion; cannot "
                          "fit a registration (use --translate or --no-register)")
@@ -355,15 +360,13 @@ def fit_registration(log: CoordinateLog, centreline_m: np.ndarray, *, refine: bo
 
 def segment_weights(segment_names: list[str] | tuple[str, ...]) -> np.ndarray:
     """(N,) correspondence weight of each of N centreline points named by segment: MOBILE_SEGMENT_WEIGHT on the
-    MOBILE_SEGMENTS, 1 elsewhere (the retroperitoneal and ligament-held parts)."""
-    return np.array([MOBILE_SEGMENT_WEIGHT if name in MOBILE_SEGMENTS else 1.0 for name in segment_names])
+    MOBILE_SEGMENT_NAMES (sim.colon.asset), 1 elsewhere (the retroperitoneal and ligament-held parts)."""
+    return np.array([MOBILE_SEGMENT_WEIGHT if name in MOBILE_SEGMENT_NAMES else 1.0 for name in segment_names])
 
 
 def fixity_weights(asset) -> np.ndarray:
     """(N,) `segment_weights` of the N centreline points (rings) of `asset` (a `sim.colon.asset.ColonAsset`), for
     `fit_registration`'s centreline_weights."""
-    from sim.colon.asset import SEGMENT_NAMES
-
     return segment_weights([SEGMENT_NAMES[k] for k in np.asarray(asset.ring_segment)])
 
 
