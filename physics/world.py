@@ -356,7 +356,8 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         contact_m.sample_segment, contact_m.sample_offset_m, contact.sample_piece, contact_m.scope_radius_m,
         contact_m.friction_coefficient, contact_m.compliance_m_N, contact_m.search_window_rings,
         contact.normal_multiplier, contact.friction_multiplier, contact.normal, contact.segment_force_N,
-        contact.segment_moment_Nm, contact.particle_force_N,
+        contact.segment_moment_Nm, contact.particle_force_N, contact_m.patch_half_rings,
+        contact_m.patch_half_particles,
         # step
         float(dt_s), int(substeps), int(iterations), int(contact_passes), int(contact_iterations), handle,
         threaded_default() if threaded is None else bool(threaded),
@@ -385,7 +386,8 @@ def _world_step_kernel(
         wall_damping_per_s, block_ring_start, block_constraint_start, ring_run_start, ring_runs,
         sample_segment, sample_offset, sample_piece, scope_radius, friction, contact_compl, window,
         normal_multiplier, friction_multiplier, normal_out, segment_force, segment_moment, particle_force,
-        dt_s, substeps, iterations, contact_passes, contact_iterations, handle_out, threaded):
+        patch_half_rings, patch_half_particles, dt_s, substeps, iterations, contact_passes, contact_iterations,
+        handle_out, threaded):
     """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
     ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (6,): mean force (N) and moment
     (N·m) of the handle on the free rod over the substeps."""
@@ -443,7 +445,8 @@ def _world_step_kernel(
                                             wall_prev_pos, wall_inv_mass, ring_count, per_ring, sample_segment,
                                             sample_offset, sample_piece, scope_radius, friction, contact_compl,
                                             normal_multiplier, friction_multiplier, normal_out, segment_force,
-                                            segment_moment, particle_force, force_scale, h, old_overlap)
+                                            segment_moment, particle_force, force_scale, h, old_overlap,
+                                            patch_half_rings, patch_half_particles)
         if contact_iterations > 0 and _mark_contact_rings(normal_multiplier, sample_piece, marked):
             for _ in range(contact_iterations):
                 sweep_marked_rings(wall_pos, wall_prev_pos, wall_inv_mass, ci, cj, rest_len, coefficients,
@@ -457,7 +460,7 @@ def _world_step_kernel(
                                                 sample_segment, sample_offset, sample_piece, scope_radius, friction,
                                                 contact_compl, normal_multiplier, friction_multiplier, normal_out,
                                                 segment_force, segment_moment, particle_force, force_scale, h,
-                                                old_overlap, True)
+                                                old_overlap, patch_half_rings, patch_half_particles, True)
         project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
         wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
                          floor_fraction, h, block_ring_start)

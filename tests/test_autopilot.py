@@ -74,10 +74,10 @@ def test_air_and_suction_buttons_change_the_lumen_by_the_laplace_estimate(scene)
 #: Where the autopilot gets today (bench/autopilot.py; closing note of issue 3): past the splenic flexure at 29-37 s
 #: simulated on seeds 0-5, the cecum not yet.
 #: The issue asks that no scope point is ever more than 1 mm outside the deformed wall. Measured to the splenic
-#: flexure on seeds 0-5 (with full Coulomb friction, physics/contact.py): 0.63, 0.98, 0.72 and 1.09 mm on seeds 1, 2,
-#: 4 and 5, 1.21 mm on seed 3 and 1.49 mm on seed 0; this test holds the line at 1.5 mm so that a regression fails
-#: it, and the closing note reports the miss.
-OUTSIDE_TOLERANCE_M = 0.0015
+#: flexure on seeds 0-5 with the contact's wall patch (physics/contact.py, "Wall patch"): 0.47, 0.97, 0.99 and
+#: 0.59 mm on seeds 1-4, 1.09 mm on seed 0 and 1.14 mm on seed 5 (through four particles: 1.49 mm on seed 0, 1.21 on
+#: seed 3); this test holds the line at 1.25 mm so that a regression fails it, and the closing note reports the miss.
+OUTSIDE_TOLERANCE_M = 0.00125
 FLEXURE_LIMIT_S = 60.0
 
 

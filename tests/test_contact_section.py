@@ -63,3 +63,39 @@ def test_signed_distance_matches_the_polygon(wall, point_xy):
     assert abs(np.linalg.norm(e) - 1.0) < 1e-12 and abs(e[2]) < 1e-12
     on_wall = np.asarray(point_xy) + d * e[:2]
     assert abs(_oracle(wall[:P, :2], on_wall)) < 1e-9
+
+
+@pytest.mark.parametrize("half", [(1, 1), (2, 2), (3, 2)])
+@pytest.mark.parametrize("where", [(5, 0.3, 19, 0.8), (0, 0.0, 0, 0.0), (7, 0.999, 10, 0.5)])
+def test_wall_patch_is_centred_on_the_contact_point(half, where):
+    """The patch a contact moves (physics/contact.py `wall_patch`): weights sum to 1, their centre is the contact
+    point (rings k + f along s, particles jw + ww round the ring, across the seam j = P - 1 -> 0), so the force on
+    the wall keeps its point of application; the edge weights are the contact edge's bilinear weights; half-widths
+    1 and 1 give exactly those four."""
+    from physics.contact import wall_patch
+
+    rings = 12
+    k, f, jw, ww = where
+    hr, hp = half
+    size = 4 * hr * hp
+    idx = np.empty(size, dtype=np.int64)
+    wt = np.empty(size)
+    edge = np.empty(size)
+    n = wall_patch(k, f, jw, ww, P, rings, hr, hp, idx, wt, edge)
+    idx, wt, edge = idx[:n], wt[:n], edge[:n]
+    assert wt.sum() == pytest.approx(1.0, abs=1e-12) and (wt > 0).all()
+    ring, around = idx // P, idx % P
+    # Round the ring, unwrapped about the contact edge.
+    around = np.where(around - jw > P // 2, around - P, np.where(jw - around > P // 2, around + P, around))
+    assert np.dot(wt, around) == pytest.approx(jw + ww, abs=1e-12)
+    if k - hr + 1 >= 0:  # the patch is cut at ring 0 and renormalised there
+        assert np.dot(wt, ring) == pytest.approx(k + f, abs=1e-12)
+    bilinear = {(k, jw): (1 - f) * (1 - ww), (k, (jw + 1) % P): (1 - f) * ww, (k + 1, jw): f * (1 - ww),
+                (k + 1, (jw + 1) % P): f * ww}
+    for i, e in zip(idx, edge):
+        assert e == pytest.approx(bilinear.get((i // P, i % P), 0.0), abs=1e-12)
+    if half == (1, 1):
+        got = {(i // P, i % P): w for i, w in zip(idx, wt)}
+        assert got == pytest.approx({key: w for key, w in bilinear.items() if w > 0}, abs=1e-12)
+    else:
+        assert n > 4 and wt.max() < 0.5
