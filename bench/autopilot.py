@@ -11,8 +11,9 @@ right of the picture as on a scope guide) of each tip path coloured by time over
 
 What-if options (defaults: the shipped calibration), for experiments on how far the colon lets the scope get:
 --mobility (sim.scene.TETHER_MOBILITY_FACTOR), --slack M (sim.scene.TETHER_SLACK_M, the mobile segments' tether
-slack), --compression-factor (ColonMaterial.compression_compliance_factor), --scope FILE (another scope model,
-e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any AutopilotConfig field, repeatable:
+slack), --ramp M (sim.scene.TETHER_RAMP_M, the tether compliance's ramp between segments), --compression-factor
+(ColonMaterial.compression_compliance_factor), --scope FILE (another scope model, e.g. a longer working length),
+--friction MU, --autopilot FIELD=VALUE (any AutopilotConfig field, repeatable:
 --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the deepest insertion and the
 most shortening (the least loop excess: negative when the colon is pleated onto the shaft, tip further along the
 colon than the inserted length).
@@ -38,13 +39,13 @@ import numpy as np  # noqa: E402
 from physics.colon_body import ColonMaterial  # noqa: E402
 from sim.drivers.autopilot import Autopilot, AutopilotConfig  # noqa: E402
 from sim.drivers.drive import drive  # noqa: E402
-from sim.scene import TETHER_MOBILITY_FACTOR, TETHER_SLACK_M, build_scene, scene_material  # noqa: E402
+from sim.scene import TETHER_MOBILITY_FACTOR, TETHER_RAMP_M, TETHER_SLACK_M, build_scene, scene_material  # noqa: E402
 from sim.scope_file import load_scope  # noqa: E402
 
 
 def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
     material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor),
-                              mobility=args.mobility, slack_m=args.slack)
+                              mobility=args.mobility, slack_m=args.slack, ramp_m=args.ramp)
     scene = build_scene(seed=seed, material=material, spec=load_scope(args.scope))
     if args.friction is not None:
         contact = replace(scene.world.contact, friction_coefficient=args.friction)
@@ -119,6 +120,9 @@ def main() -> None:
                         help="tether compliance factor of the mobile segments (default: the scene calibration)")
     parser.add_argument("--slack", type=float, default=TETHER_SLACK_M,
                         help="tether slack (m) of the mobile segments (default: the scene calibration)")
+    parser.add_argument("--ramp", type=float, default=TETHER_RAMP_M,
+                        help="length (m) of the tether compliance's ramp between segments (default: the scene "
+                             "calibration; 0: a step)")
     parser.add_argument("--compression-factor", type=float, default=ColonMaterial().compression_compliance_factor,
                         help="ColonMaterial.compression_compliance_factor")
     parser.add_argument("--friction", type=float, default=None,

@@ -184,6 +184,9 @@ class ColonMaterial:
     #: listed use `default_tether_slack_m`.
     tether_slack_m: dict[str, float] = field(default_factory=dict)
     default_tether_slack_m: float = 0.0
+    #: Length (m) along s over which the tether compliance passes from one segment's value to the next one's
+    #: (geometric ramp centred on the boundary; 0: a step).
+    tether_ramp_m: float = 0.0
     wall_thickness_m: float = 0.002  # anatomy.md Wall and folds
     tissue_density_kg_m3: float = 1040.0  # soft tissue [est]
     #: Mass (kg) per m² of wall of what moves with the wall: the abdominal contents around the colon. The
@@ -521,7 +524,7 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
     seg_names = tuple(segment_names)
     tether_per_m = np.array([material.tether_compliance_m2_N.get(name, material.default_tether_compliance_m2_N)
                              for name in seg_names])
-    tether = (tether_per_m[ring_seg] / axial_width * p)[ring_index]
+    tether = (_ramped(tether_per_m[ring_seg], ring_s, material.tether_ramp_m) / axial_width * p)[ring_index]
     tether_slack = _tether_slack(material, seg_names, ring_seg, ring_s)[ring_index]
 
     # Self-contact: radius 0.4 x the larger grid spacing at the particle (a particle cannot pass a cell of the
@@ -586,6 +589,18 @@ def _greedy_colours(ci, cj, n):
         used[ci[c], k] = True
         used[cj[c], k] = True
     return colour
+
+
+def _ramped(per_ring: np.ndarray, ring_s_m: np.ndarray, ramp_m: float) -> np.ndarray:
+    """per_ring (R,) positive values, each step between segments turned into a geometric ramp of length ramp_m
+    centred on it (the mean of the logarithm over a window of ramp_m along s)."""
+    if ramp_m <= 0.0:
+        return per_ring
+    log_value = np.log(per_ring)
+    cumulative = np.concatenate(([0.0], np.cumsum(log_value)))
+    lo = np.searchsorted(ring_s_m, ring_s_m - 0.5 * ramp_m, side="left")
+    hi = np.searchsorted(ring_s_m, ring_s_m + 0.5 * ramp_m, side="right")
+    return np.exp((cumulative[hi] - cumulative[lo]) / (hi - lo))
 
 
 def _tether_slack(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray,

@@ -29,20 +29,29 @@ TETHER_MOBILITY_FACTOR = 3.0
 #: tip 1.08-1.23 m along the colon against 0.80-0.93 m), but the scope tents the lax wall at the rectosigmoid
 #: junction and the sigmoid apex, 5-10 mm outside the wall with particles at 14-57 m/s (README, "Autopilot").
 TETHER_SLACK_M = 0.0
+#: Length (m) over which the tether compliance passes from a fixed segment's to a mobile one's
+#: (ColonMaterial.tether_ramp_m): a mesentery grows from its root, it does not start at full length (anatomy.md
+#: Segments: the rectum is fixed, the sigmoid mobile on its mesocolon) [est]. With a step (120x between the last
+#: rectal and the first sigmoid ring) the stiffened scope leaning on the rectosigmoid junction made its first
+#: mobile ring chatter against the strain limit (links at 1.55x rest, particles at 5-7 m/s). Measured with
+#: bench/autopilot.py (90 s, seeds 0 and 4; step -> 0.04 m -> 0.10 m): fastest wall particle 5.2 -> 2.4 -> 2.6 m/s and
+#: 9.3 -> 5.4 -> 2.4 m/s, worst scope point outside the wall 1.26 -> 1.31 -> 1.33 mm and 1.62 -> 1.02 -> 0.61 mm, tip
+#: progress unchanged (0.92 and 0.80 m).
+TETHER_RAMP_M = 0.10
 
 
 def scene_material(base: ColonMaterial | None = None, mobility: float = TETHER_MOBILITY_FACTOR,
-                   slack_m: float = TETHER_SLACK_M) -> ColonMaterial:
+                   slack_m: float = TETHER_SLACK_M, ramp_m: float = TETHER_RAMP_M) -> ColonMaterial:
     """The colon material scenes use: `base` (default ColonMaterial()) with the calibration above (`mobility`:
-    the mobile segments' tether factor, `slack_m` their tethers' slack, the constants unless an experiment asks
-    otherwise)."""
+    the mobile segments' tether factor, `slack_m` their tethers' slack, `ramp_m` the tether compliance's ramp
+    between segments; the constants unless an experiment asks otherwise)."""
     base = base or ColonMaterial()
     tethers = dict(base.tether_compliance_m2_N)
     slack = dict(base.tether_slack_m)
     for name in MOBILE_SEGMENT_NAMES:
         tethers[name] = tethers[name] * mobility
         slack[name] = slack_m
-    return replace(base, tether_compliance_m2_N=tethers, tether_slack_m=slack)
+    return replace(base, tether_compliance_m2_N=tethers, tether_slack_m=slack, tether_ramp_m=ramp_m)
 
 
 @dataclass(frozen=True)

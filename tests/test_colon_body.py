@@ -14,6 +14,7 @@ import pytest
 
 from physics.colon_body import (
     CONSTRAINT_KINDS,
+    ColonMaterial,
     ColonControls,
     build_colon_body,
     colon_outputs,
@@ -393,3 +394,36 @@ def test_skinned_mesh_follows_the_deformed_grid(model, asset):
     rest_r = np.linalg.norm(asset.vertices_m - model.rest_ring_centre_m[ring_of_vertex], axis=1)
     new_r = np.linalg.norm(skinned - centre[ring_of_vertex], axis=1)
     assert np.median(new_r / np.maximum(rest_r, 1e-6)) > 1.01
+
+
+def test_tether_ramp_turns_the_step_between_fixed_and_mobile_segments_into_a_geometric_ramp(asset, model):
+    """ColonMaterial.tether_ramp_m: at the rectosigmoid junction the per-ring tether compliance passes from the
+    rectum's to the sigmoid's as a geometric ramp of the ramp's length centred on the boundary (each ring the mean
+    of the logarithm over the window, worked out here from the step itself); the segments' values stay as they were
+    further than half the ramp from any boundary, and the particles of a ring share its value."""
+    ramp_m = 0.10
+    material = dataclasses.replace(ColonMaterial(), tether_ramp_m=ramp_m)
+    ramped = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                              asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=material)
+    p = model.particles_per_ring
+    step = model.tether_compliance_m_N.reshape(-1, p)
+    ring = ramped.tether_compliance_m_N.reshape(-1, p)
+    assert np.array_equal(ring, np.repeat(ring[:, :1], p, axis=1))
+    step, ring = step[:, 0], ring[:, 0]
+    s = model.ring_s_m
+    sigmoid = np.flatnonzero(model.ring_segment == SEGMENT_NAMES.index("sigmoid"))
+    boundary = 0.5 * (s[sigmoid[0] - 1] + s[sigmoid[0]])
+    # Interior rings (ring widths are equal there, so compliance per ring is proportional to per metre).
+    near = np.flatnonzero(np.abs(s - boundary) < 0.5 * ramp_m + 0.02)
+    for k in near:
+        window = np.abs(s - s[k]) <= 0.5 * ramp_m + 1e-12
+        assert ring[k] == pytest.approx(np.exp(np.log(step[window]).mean()), rel=1e-9)
+    # Monotone from the rectum's value to the sigmoid's across the junction, with no step left above 2x.
+    across = ring[near]
+    assert np.all(np.diff(across) >= -1e-15) and np.all(across[1:] / across[:-1] < 2.0)
+    assert step[sigmoid[0]] / step[sigmoid[0] - 1] > 20.0
+    far = np.ones(model.ring_count, bool)
+    for b in np.flatnonzero(np.diff(model.ring_segment)):
+        far &= np.abs(s - 0.5 * (s[b] + s[b + 1])) > 0.5 * ramp_m + 0.006
+    far[[0, -1]] = False  # the half-width end rings
+    np.testing.assert_allclose(ring[far], step[far], rtol=1e-12)
