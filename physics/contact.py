@@ -609,11 +609,13 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
 
 @njit(cache=True, nogil=True)
 def wall_patch(k, f, jw, ww, p, r, half_rings, half_particles, idx, wt, edge):
-    """The wall patch a contact moves: particles around the contact point at ring position k + f and ring position
-    jw + ww (edge jw -> jw + 1 at fraction ww), weighted by a hat of half-width `half_rings` rings along s times a hat
-    of half-width `half_particles` particles around the ring (weights sum to 1; rings beyond the grid are dropped
-    and the rest renormalised). Half-widths 1 and 1 give the edge's own bilinear weights. edge gets each particle's
-    bilinear weight in the contact edge (zero off the edge's four particles). Fills idx, wt, edge; returns the count."""
+    """The wall patch a contact moves, for a contact at ring position k + f along s and particle position jw + ww
+    round the ring (edge jw -> jw + 1 at fraction ww) on R rings of P particles: the particles weighted by a hat of
+    half-width `half_rings` rings along s times a hat of half-width `half_particles` particles round the ring
+    (weights sum to 1; rings beyond the grid are dropped and the rest renormalised). Half-widths 1 and 1 give the
+    edge's own bilinear weights. Fills idx (particle indices), wt (weights) and edge (each particle's bilinear
+    weight in the contact edge, zero off the edge's four particles), each of length >= 4 half_rings half_particles;
+    returns the count filled."""
     n = 0
     total = 0.0
     sigma = k + f
