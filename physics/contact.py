@@ -403,8 +403,6 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
     ga = np.empty(3)
     gb = np.empty(3)
     e = np.empty(3)
-    idx = np.empty(4, dtype=np.int64)
-    wt = np.empty(4)
     patch_size = 4 * patch_half_rings * patch_half_particles
     sp_idx = np.empty(patch_size, dtype=np.int64)
     sp_wt = np.empty(patch_size)
@@ -436,14 +434,6 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
             continue  # not touching, and has not pushed in this substep
         if cval < 0.0:
             touching += 1
-        idx[0] = k * p + jw
-        idx[1] = k * p + (jw + 1) % p
-        idx[2] = idx[0] + p
-        idx[3] = idx[1] + p
-        wt[0] = (1.0 - f) * (1.0 - ww)
-        wt[1] = (1.0 - f) * ww
-        wt[2] = f * (1.0 - ww)
-        wt[3] = f * ww
         n_sp = wall_patch(k, f, jw, ww, p, r, patch_half_rings, patch_half_particles, sp_idx, sp_wt, sp_edge)
         # How far the contact edge moves per unit multiplier when the whole patch moves (edge weight times the
         # patch particle's share): the wall's generalised inverse mass in this contact.
@@ -531,11 +521,11 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         r0 = ax + scope_radius_m * e[0]
         r1 = ay + scope_radius_m * e[1]
         r2 = az + scope_radius_m * e[2]
-        for m in range(4):
-            pi = idx[m]
-            m0 -= wt[m] * (wall_position_m[pi, 0] - wall_prev_position_m[pi, 0])
-            m1 -= wt[m] * (wall_position_m[pi, 1] - wall_prev_position_m[pi, 1])
-            m2 -= wt[m] * (wall_position_m[pi, 2] - wall_prev_position_m[pi, 2])
+        for m in range(n_sp):  # the wall's material point: the contact edge's bilinear blend (zero off the edge)
+            pi = sp_idx[m]
+            m0 -= sp_edge[m] * (wall_position_m[pi, 0] - wall_prev_position_m[pi, 0])
+            m1 -= sp_edge[m] * (wall_position_m[pi, 1] - wall_prev_position_m[pi, 1])
+            m2 -= sp_edge[m] * (wall_position_m[pi, 2] - wall_prev_position_m[pi, 2])
         mn = m0 * e[0] + m1 * e[1] + m2 * e[2]
         m0 -= mn * e[0]
         m1 -= mn * e[1]
