@@ -11,12 +11,13 @@ right of the picture as on a scope guide) of each tip path coloured by time over
 
 What-if options (defaults: the shipped calibration), for experiments on how far the colon lets the scope get:
 --mobility (sim.scene.TETHER_MOBILITY_FACTOR), --slack M (sim.scene.TETHER_SLACK_M, the mobile segments' tether
-slack), --ramp M (sim.scene.TETHER_RAMP_M, the tether compliance's ramp between segments), --compression-factor
+slack), --ramp M (sim.scene.TETHER_RAMP_M, the tether compliance's ramp between segments), --root [SEGMENT ...]
+(sim.scene.TETHER_ROOT_SEGMENTS, the segments hanging from their mesentery's root), --compression-factor
 (ColonMaterial.compression_compliance_factor), --scope FILE (another scope model, e.g. a longer working length),
---friction MU, --autopilot FIELD=VALUE (any AutopilotConfig field, repeatable:
---autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the deepest insertion and the
-most shortening (the least loop excess: negative when the colon is pleated onto the shaft, tip further along the
-colon than the inserted length).
+--friction MU, --autopilot FIELD=VALUE (any AutopilotConfig field, repeatable: --autopilot soft_load_N=110
+--autopilot loop_target_m=-0.3). Also printed per seed: the deepest insertion and the most shortening (the least
+loop excess: negative when the colon is pleated onto the shaft, tip further along the colon than the inserted
+length).
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ import numpy as np  # noqa: E402
 from physics.colon_body import ColonMaterial  # noqa: E402
 from sim.drivers.autopilot import Autopilot, AutopilotConfig  # noqa: E402
 from sim.drivers.drive import drive  # noqa: E402
-from sim.scene import TETHER_MOBILITY_FACTOR, TETHER_RAMP_M, TETHER_SLACK_M, build_scene, scene_material  # noqa: E402
+from sim.scene import (TETHER_MOBILITY_FACTOR, TETHER_RAMP_M, TETHER_ROOT_SEGMENTS, TETHER_SLACK_M,  # noqa: E402
+                       build_scene, scene_material)
 from sim.scope_file import load_scope  # noqa: E402
 
 
 def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
     material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor),
-                              mobility=args.mobility, slack_m=args.slack, ramp_m=args.ramp)
+                              mobility=args.mobility, slack_m=args.slack, ramp_m=args.ramp,
+                              root_segments=tuple(args.root))
     scene = build_scene(seed=seed, material=material, spec=load_scope(args.scope))
     if args.friction is not None:
         contact = replace(scene.world.contact, friction_coefficient=args.friction)
@@ -123,6 +126,9 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=TETHER_RAMP_M,
                         help="length (m) of the tether compliance's ramp between segments (default: the scene "
                              "calibration; 0: a step)")
+    parser.add_argument("--root", nargs="*", default=list(TETHER_ROOT_SEGMENTS), metavar="SEGMENT",
+                        help="segments hanging from their mesentery's root (default: the scene calibration; "
+                             "--root alone: none)")
     parser.add_argument("--compression-factor", type=float, default=ColonMaterial().compression_compliance_factor,
                         help="ColonMaterial.compression_compliance_factor")
     parser.add_argument("--friction", type=float, default=None,

@@ -27,7 +27,11 @@ Simulation grid
   loads, mobile ones (sigmoid, transverse) centimetres to tens of centimetres. A segment may give its tethers
   slack (`ColonMaterial.tether_slack_m`, none by default): a particle then moves freely within that distance of
   its rest position and the tether pulls only beyond it (a lax mesentery that lets a straightened sigmoid stay
-  straight; `_tether_slack` tapers it to zero at the segment's ends).
+  straight; `_tether_slack` tapers it to zero at the segment's ends). A segment may instead hang from its
+  mesentery's root (`ColonMaterial.tether_root_segments`, none by default; `_tether_root_offsets`): each ring hangs
+  on a rope from its nearest point on the chord between the segment's end rings, as long as the ring's rest
+  distance from that point, so a loop pulled straight (toward the root) meets no tether and one pushed further out
+  than at rest is pulled back with the segment's compliance.
 - Pressure: insufflation in [-1, 1] sets a gauge pressure `insufflation * insufflation_pressure_Pa` relative to the
   neutral (rest) lumen (reached with a time constant). Each particle gets the force p * A_i along its ring radius
   (from the ring centroid, in the ring plane), A_i its rest wall area, so more air widens the lumen and rounds
@@ -44,15 +48,18 @@ Simulation grid
   and only when something moved far enough; the substeps project them. Across the lumen, `project_lumen_floor`
   keeps each particle at least `lumen_floor_fraction` of its rest distance from its ring centroid (opposite walls
   of a collapsed ring meet instead of crossing).
+- Pelvic floor: a plane across the anorectal junction that no particle beyond the rectum crosses toward the anus
+  (`ColonMaterial.pelvic_floor_segment`, `pelvic_floor_free_segments`, `project_pelvic_floor`): the colon's only
+  way out of the body is its lumen.
 
 Combined substep loop (colon + scope + contact, in `physics/world.py`). Once per step: `update_contact_candidates`
 (self-contact candidates, rebuilt only when needed), the gauge pressure (see `step_colon`), the per-h constants
 (`solver_coefficients`, cached) and the pressure's acceleration of every particle (`pressure_accelerations`). Per
 substep of length h: `wall_sweep` (first sweep: pressure kick and `predict` block by block, zeroed multipliers; then
-each block's own links and tethers, then the seam links), scope contacts, `project_self_contact`, then
-`wall_substep_end` (`project_lumen_floor` and `update_velocities` block by block). `_step_kernel` is that loop for
-the colon alone. Everything runs in a fixed order (Gauss-Seidel in the solver order), so runs are bit-identical,
-with or without threads.
+each block's own links and tethers, then the seam links), scope contacts, `project_self_contact`,
+`project_pelvic_floor`, then `wall_substep_end` (`project_lumen_floor` and `update_velocities` block by block).
+`_step_kernel` is that loop for the colon alone. Everything runs in a fixed order (Gauss-Seidel in the solver
+order), so runs are bit-identical, with or without threads.
 
 Solver order, speed and threads (measured with bench/physics.py's default scene: 5,900 particles, 35,300 links,
 4 substeps of 1/240 s, the whole scope 0.3 m in; A against B in one process, interleaved, minimum of repeats; the
@@ -187,6 +194,27 @@ class ColonMaterial:
     #: Length (m) along s over which the tether compliance passes from one segment's value to the next one's
     #: (geometric ramp centred on the boundary; 0: a step).
     tether_ramp_m: float = 0.0
+    #: Segments that hang from their mesentery's root instead of being held to their rest pose. The root is the
+    #: chord between the segment's end rings (the sigmoid mesocolon's inverted-V attachment at the pelvic brim, the
+    #: transverse mesocolon's across the upper abdomen; anatomy.md Segments and Mechanics [est]); each ring hangs
+    #: from its nearest point on it on a rope as long as the ring's rest distance from that point (plus the
+    #: segment's `tether_slack_m`). A mesentery is slack toward its root and taut away from it: an endoscopist
+    #: straightens a sigmoid loop by pulling it toward its root and the colon stays there, pleated on the scope,
+    #: while a loop that grows beyond its rest pose stretches the mesentery (what hurts).
+    tether_root_segments: tuple[str, ...] = ()
+    #: The pelvic floor (levator ani) lies across the end of this segment, the anorectal junction (anatomy.md
+    #: Segments: anal canal 0.035 m, fixed): a plane normal to the anal canal's axis through the centre of that
+    #: segment's last ring, which no held particle crosses toward the anus further than it lies at rest
+    #: (`project_pelvic_floor`). Without it nothing stopped a pleated sigmoid, pulled back by a withdrawing shaft,
+    #: from sliding down past the rectum and out beside the anus, where the straight shaft outside the body met it
+    #: (measured, bench/autopilot.py --root sigmoid transverse, seed 1 at 66 s: rings 44-73 up to 0.14 m behind
+    #: the anal verge, links at 8x rest, wall particles at 33 m/s). "" or a name not among the segments: no floor.
+    pelvic_floor_segment: str = "anal_canal"
+    #: Segments the pelvic floor does not hold: the anal canal passes through it, and the rectum lies on it, held by
+    #: its fascia (its tethers). Holding the rectum too made the plane fight the scope's contact where a bent tip
+    #: pressed the rectum near the junction (tests/test_world.py, the pushed wall's load no longer balanced the
+    #: handle's).
+    pelvic_floor_free_segments: tuple[str, ...] = ("anal_canal", "rectum")
     wall_thickness_m: float = 0.002  # anatomy.md Wall and folds
     tissue_density_kg_m3: float = 1040.0  # soft tissue [est]
     #: Mass (kg) per m² of wall of what moves with the wall: the abdominal contents around the colon. The
@@ -225,8 +253,14 @@ class ColonBodyModel:
       in-plane links, inf for bending links).
     - rest_centroid_distance_m (N,): rest distance of each particle from its ring centroid; collapse_radius_fraction,
       lumen_floor_fraction (see ColonMaterial).
-    - tether_compliance_m_N (N,): per particle (zero-length link to the rest position).
-    - tether_slack_m (N,): per particle, the distance from the rest position within which its tether is slack.
+    - tether_compliance_m_N (N,): per particle (zero-length link to its anchor).
+    - tether_slack_m (N,): per particle, the distance from its anchor within which its tether is slack.
+    - tether_anchor_m (N, 3): where each tether is tied: the rest position, or for a segment hanging from its
+      mesentery's root (ColonMaterial.tether_root_segments) the rest position moved by its ring's offset to its root
+      point, the rope's length then in `tether_slack_m`. None (models built by hand): the rest positions.
+    - pelvic_floor_point_m (3,), pelvic_floor_normal (3,) (unit, into the body; zero: no floor),
+      pelvic_floor_depth_m (N,): each particle keeps (x - point) . normal >= its depth (the smaller of 0 and its
+      rest value; -inf in ColonMaterial.pelvic_floor_free_segments; ColonMaterial.pelvic_floor_segment).
     - contact_radius_m (N,); contact_ring_lo, contact_ring_hi (R,) int64: ring k does not self-collide with rings
       lo[k]..hi[k] (its neighbourhood along s); self_contact_margin_m.
     - ring_mean_radius_m (R,): rest mean distance of the ring's particles from the rest ring centre.
@@ -291,6 +325,19 @@ class ColonBodyModel:
     solver_ring_start: np.ndarray | None = None
     solver_constraint_start: np.ndarray | None = None
     tether_slack_m: np.ndarray | None = None
+    tether_anchor_m: np.ndarray | None = None
+    pelvic_floor_point_m: np.ndarray | None = None
+    pelvic_floor_normal: np.ndarray | None = None
+    pelvic_floor_depth_m: np.ndarray | None = None
+
+    def __post_init__(self):
+        # Models built by hand: tethers tied at the rest positions, no pelvic floor.
+        if self.tether_anchor_m is None:
+            object.__setattr__(self, "tether_anchor_m", self.rest_position_m)
+        if self.pelvic_floor_normal is None:
+            object.__setattr__(self, "pelvic_floor_point_m", np.zeros(3))
+            object.__setattr__(self, "pelvic_floor_normal", np.zeros(3))
+            object.__setattr__(self, "pelvic_floor_depth_m", np.zeros(self.rest_position_m.shape[0]))
 
     @cached_property
     def ring_link_runs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -382,7 +429,7 @@ class ColonOutputs:
     - ring_mean_radius_m (R,): mean in-plane distance of each ring's particles from its centre.
     - hoop_strain (N,), axial_strain (N,): signed engineering strain, mean over the particle's hoop (axial) links.
     - wall_strain (N,): max(|hoop_strain|, |axial_strain|).
-    - tether_force_N (N, 3): force each tether exerts on its particle (toward the rest pose), last substep.
+    - tether_force_N (N, 3): force each tether exerts on its particle (toward its anchor), last substep.
     - tether_force_magnitude_N (N,).
     """
 
@@ -525,7 +572,11 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
     tether_per_m = np.array([material.tether_compliance_m2_N.get(name, material.default_tether_compliance_m2_N)
                              for name in seg_names])
     tether = (_ramped(tether_per_m[ring_seg], ring_s, material.tether_ramp_m) / axial_width * p)[ring_index]
-    tether_slack = _tether_slack(material, seg_names, ring_seg, ring_s)[ring_index]
+    tether_slack = _tether_slack(material, seg_names, ring_seg, ring_s)
+    root_offset = _tether_root_offsets(material, seg_names, ring_seg, centroid)
+    tether_anchor = rest - root_offset[ring_index]
+    tether_slack = (tether_slack + np.linalg.norm(root_offset, axis=1))[ring_index]
+    floor_point, floor_normal, floor_depth = _pelvic_floor(material, seg_names, ring_seg, centroid, rest)
 
     # Self-contact: radius 0.4 x the larger grid spacing at the particle (a particle cannot pass a cell of the
     # other wall), at least the wall thickness; rings within arc factor * pi * (r_k + r_l) are excluded.
@@ -556,6 +607,8 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
         insufflation_pressure_Pa=float(material.insufflation_pressure_Pa),
         pressure_time_constant_s=float(material.pressure_time_constant_s), material=material,
         solver_ring_start=ring_start, solver_constraint_start=constraint_start, tether_slack_m=tether_slack,
+        tether_anchor_m=tether_anchor, pelvic_floor_point_m=floor_point, pelvic_floor_normal=floor_normal,
+        pelvic_floor_depth_m=floor_depth,
     )
 
 
@@ -619,6 +672,46 @@ def _tether_slack(material: ColonMaterial, segment_names: tuple, ring_segment: n
         span = max(float(s[-1] - s[0]), 1e-9)
         slack[rings] = value * np.sin(np.pi * (s - s[0]) / span)
     return slack
+
+
+def _tether_root_offsets(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray,
+                         ring_centre_m: np.ndarray) -> np.ndarray:
+    """(R, 3) each ring's rest centre minus its root point (zero outside `material.tether_root_segments`): the
+    nearest point of the chord between the segment's first and last ring centres (`ring_centre_m` (R, 3))."""
+    offset = np.zeros_like(ring_centre_m)
+    for name in material.tether_root_segments:
+        if name not in segment_names:
+            raise ValueError(f"ColonMaterial.tether_root_segments: {name!r} is not a segment "
+                             f"(expected one of {', '.join(segment_names)})")
+        rings = np.flatnonzero(ring_segment == segment_names.index(name))
+        if rings.size < 2:
+            continue
+        a, b = ring_centre_m[rings[0]], ring_centre_m[rings[-1]]
+        chord = b - a
+        t = np.clip((ring_centre_m[rings] - a) @ chord / max(float(chord @ chord), _TINY_M ** 2), 0.0, 1.0)
+        offset[rings] = ring_centre_m[rings] - (a + t[:, None] * chord)
+    return offset
+
+
+def _pelvic_floor(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray,
+                  ring_centre_m: np.ndarray, rest_position_m: np.ndarray):
+    """(point (3,), normal (3,), depth (N,)) of the pelvic floor (ColonMaterial.pelvic_floor_segment): through the
+    centre of the segment's last ring, normal along the segment's axis (first ring centre to last) into the body;
+    each particle's depth is the smaller of 0 and its rest depth (rest_position_m (N, 3)), -inf (free) in
+    `material.pelvic_floor_free_segments`. A zero normal: none."""
+    name = material.pelvic_floor_segment
+    rings = np.flatnonzero(ring_segment == segment_names.index(name)) if name in segment_names else np.zeros(0, int)
+    if rings.size < 2:
+        return np.zeros(3), np.zeros(3), np.zeros(rest_position_m.shape[0])
+    point = ring_centre_m[rings[-1]].copy()
+    axis = point - ring_centre_m[rings[0]]
+    normal = axis / max(float(np.linalg.norm(axis)), _TINY_M)
+    depth = np.minimum((rest_position_m - point) @ normal, 0.0)
+    free = np.isin(ring_segment, [segment_names.index(n) for n in material.pelvic_floor_free_segments
+                                  if n in segment_names])
+    p = rest_position_m.shape[0] // ring_segment.shape[0]
+    depth[np.repeat(free, p)] = -np.inf
+    return point, normal, depth
 
 
 def solver_plan(model: ColonBodyModel) -> tuple[np.ndarray, np.ndarray]:
@@ -743,10 +836,11 @@ def step_colon(model: ColonBodyModel, state: ColonBodyState, controls: ColonCont
     coef, tether_coef = solver_coefficients(model, state, float(dt_s) / substeps)
     ring_start, constraint_start = solver_plan(model)
     _step_kernel(state.position_m, state.prev_position_m, state.velocity_m_s, state.wall_multiplier,
-                 state.tether_multiplier, model.rest_position_m, model.inv_mass, ext, model.constraint_i,
+                 state.tether_multiplier, model.tether_anchor_m, model.inv_mass, ext, model.constraint_i,
                  model.constraint_j, model.rest_length_m, coef, tether_coef, model.area_m2, model.ring_count,
                  model.particles_per_ring, pressure, model.rest_centroid_distance_m, model.collapse_radius_fraction,
                  model.lumen_floor_fraction, state.contact_pairs, state.contact_count, model.contact_radius_m, damping,
+                 model.pelvic_floor_point_m, model.pelvic_floor_normal, model.pelvic_floor_depth_m,
                  float(dt_s), int(substeps), int(iterations), ring_start, constraint_start,
                  threaded_default() if threaded is None else bool(threaded))
     state.insufflation = insufflation
@@ -1046,6 +1140,28 @@ def lumen_floor_rings(position_m, inv_mass, particles_per_ring, rest_centroid_di
 
 
 @njit(cache=True, nogil=True)
+def project_pelvic_floor(position_m, inv_mass, floor_point_m, floor_normal, floor_depth_m):
+    """The pelvic floor (ColonMaterial.pelvic_floor_segment): every free particle with
+    (x - floor_point_m) . floor_normal below its floor_depth_m (N,) goes back onto its plane along the normal. A
+    static one-sided plane, so a particle pulled against it stops (its velocity follows from the position)."""
+    n0 = floor_normal[0]
+    n1 = floor_normal[1]
+    n2 = floor_normal[2]
+    if n0 == 0.0 and n1 == 0.0 and n2 == 0.0:
+        return
+    for i in range(position_m.shape[0]):
+        if inv_mass[i] == 0.0:
+            continue
+        d = ((position_m[i, 0] - floor_point_m[0]) * n0 + (position_m[i, 1] - floor_point_m[1]) * n1
+             + (position_m[i, 2] - floor_point_m[2]) * n2)
+        under = floor_depth_m[i] - d
+        if under > 0.0:
+            position_m[i, 0] += under * n0
+            position_m[i, 1] += under * n1
+            position_m[i, 2] += under * n2
+
+
+@njit(cache=True, nogil=True)
 def update_velocities(position_m, prev_position_m, velocity_m_s, h_s):
     """End of a substep: velocities from the position change over the substep (XPBD)."""
     update_velocities_range(position_m, prev_position_m, velocity_m_s, h_s, 0, position_m.shape[0])
@@ -1143,7 +1259,7 @@ def project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, cons
 
 @njit(cache=True, nogil=True)
 def sweep_marked_rings(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
-                       coefficients, multiplier, rest_position_m, tether_coefficients, tether_multiplier,
+                       coefficients, multiplier, tether_anchor_m, tether_coefficients, tether_multiplier,
                        particles_per_ring, ring_run_start, ring_runs, marked):
     """One more sweep over the links and tethers of the rings k with marked[k] (R,) bool, in ring order (the
     rings around a scope contact: see physics/world.py, "Contact iterations"). ring_run_start, ring_runs:
@@ -1155,18 +1271,18 @@ def sweep_marked_rings(position_m, prev_position_m, inv_mass, constraint_i, cons
         for n in range(ring_run_start[k], ring_run_start[k + 1]):
             project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
                                coefficients, multiplier, ring_runs[n, 0], ring_runs[n, 1])
-        project_tethers_range(position_m, rest_position_m, tether_coefficients, tether_multiplier, k * p,
+        project_tethers_range(position_m, tether_anchor_m, tether_coefficients, tether_multiplier, k * p,
                               (k + 1) * p)
 
 
 @njit(cache=True, nogil=True)
-def project_tethers_range(position_m, rest_position_m, tether_coefficients, multiplier, lo, hi):
+def project_tethers_range(position_m, tether_anchor_m, tether_coefficients, multiplier, lo, hi):
     """XPBD tethers of particles lo..hi - 1 with the per-h constants of `wall_coefficients`; multiplier (N, 3) per
     world axis, the tether force on particle i is multiplier[i] / h² (N).
 
-    A tether with slack d0 is a link of rest length d0 to the rest position that only pulls: a particle nearer than
-    d0 is free, one further is pulled toward the sphere of radius d0 (the target is the sphere's nearest point).
-    With d0 = 0 it is a zero-length link."""
+    A tether with slack d0 is a link of rest length d0 to its anchor (tether_anchor_m (N, 3)) that only pulls: a
+    particle nearer than d0 is free, one further is pulled toward the sphere of radius d0 (the target is the
+    sphere's nearest point). With d0 = 0 it is a zero-length link."""
     for i in range(lo, hi):
         inv = tether_coefficients[i, 1]
         if inv == 0.0:
@@ -1176,15 +1292,15 @@ def project_tethers_range(position_m, rest_position_m, tether_coefficients, mult
         slack = tether_coefficients[i, 3]
         scale = 0.0
         if slack > 0.0:
-            dx = position_m[i, 0] - rest_position_m[i, 0]
-            dy = position_m[i, 1] - rest_position_m[i, 1]
-            dz = position_m[i, 2] - rest_position_m[i, 2]
+            dx = position_m[i, 0] - tether_anchor_m[i, 0]
+            dy = position_m[i, 1] - tether_anchor_m[i, 1]
+            dz = position_m[i, 2] - tether_anchor_m[i, 2]
             dist = math.sqrt(dx * dx + dy * dy + dz * dz)
             if dist <= slack:
                 continue
             scale = slack / dist
         for a in range(3):
-            target = rest_position_m[i, a] + scale * (position_m[i, a] - rest_position_m[i, a])
+            target = tether_anchor_m[i, a] + scale * (position_m[i, a] - tether_anchor_m[i, a])
             dl = (target - position_m[i, a] - alpha * multiplier[i, a]) * inv
             multiplier[i, a] += dl
             position_m[i, a] += w * dl
@@ -1193,7 +1309,7 @@ def project_tethers_range(position_m, rest_position_m, tether_coefficients, mult
 @njit(cache=True, nogil=True)
 def _wall_block_begin(b, first, position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N,
                       pressure_accel, particles_per_ring, damping, h_s, constraint_i, constraint_j, rest_length_m,
-                      coefficients, wall_multiplier, rest_position_m, tether_coefficients, tether_multiplier,
+                      coefficients, wall_multiplier, tether_anchor_m, tether_coefficients, tether_multiplier,
                       block_ring_start, block_constraint_start):
     """Block b's share of a sweep: on the first sweep of a substep the pressure kick (h times pressure_accel (N, 3),
     see `pressure_accelerations`) and `predict` of its rings and zeroed multipliers; then its own links (both ends in its rings) and its tethers. Touches only block b's
@@ -1216,26 +1332,26 @@ def _wall_block_begin(b, first, position_m, prev_position_m, velocity_m_s, inv_m
                 tether_multiplier[i, a] = 0.0
     project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
                        coefficients, wall_multiplier, c0, c1)
-    project_tethers_range(position_m, rest_position_m, tether_coefficients, tether_multiplier, k0 * p, k1 * p)
+    project_tethers_range(position_m, tether_anchor_m, tether_coefficients, tether_multiplier, k0 * p, k1 * p)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _wall_blocks_begin_threaded(first, position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N,
                                 pressure_accel, particles_per_ring, damping, h_s, constraint_i, constraint_j,
-                                rest_length_m, coefficients, wall_multiplier, rest_position_m, tether_coefficients,
+                                rest_length_m, coefficients, wall_multiplier, tether_anchor_m, tether_coefficients,
                                 tether_multiplier, block_ring_start, block_constraint_start):
     """`_wall_block_begin` for every block, blocks spread over numba's threads (one parallel region)."""
     for b in prange(block_ring_start.shape[0] - 1):
         _wall_block_begin(b, first, position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N,
                           pressure_accel, particles_per_ring, damping, h_s, constraint_i, constraint_j, rest_length_m,
-                          coefficients, wall_multiplier, rest_position_m, tether_coefficients, tether_multiplier,
+                          coefficients, wall_multiplier, tether_anchor_m, tether_coefficients, tether_multiplier,
                           block_ring_start, block_constraint_start)
 
 
 @njit(cache=True, nogil=True)
 def wall_sweep(threaded, first, position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N,
                pressure_accel, particles_per_ring, damping, h_s, constraint_i, constraint_j, rest_length_m,
-               coefficients, wall_multiplier, rest_position_m, tether_coefficients, tether_multiplier,
+               coefficients, wall_multiplier, tether_anchor_m, tether_coefficients, tether_multiplier,
                block_ring_start, block_constraint_start):
     """One sweep over the wall: every block's `_wall_block_begin` (on numba's threads when `threaded`), then the
     seam links between blocks in order on this thread. `first`: the substep's first sweep (pressure kick from
@@ -1245,13 +1361,13 @@ def wall_sweep(threaded, first, position_m, prev_position_m, velocity_m_s, inv_m
     if threaded:
         _wall_blocks_begin_threaded(first, position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N,
                                     pressure_accel, particles_per_ring, damping, h_s, constraint_i, constraint_j,
-                                    rest_length_m, coefficients, wall_multiplier, rest_position_m,
+                                    rest_length_m, coefficients, wall_multiplier, tether_anchor_m,
                                     tether_coefficients, tether_multiplier, block_ring_start, block_constraint_start)
     else:
         for b in range(nb):
             _wall_block_begin(b, first, position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N,
                               pressure_accel, particles_per_ring, damping, h_s, constraint_i, constraint_j,
-                              rest_length_m, coefficients, wall_multiplier, rest_position_m, tether_coefficients,
+                              rest_length_m, coefficients, wall_multiplier, tether_anchor_m, tether_coefficients,
                               tether_multiplier, block_ring_start, block_constraint_start)
     c0 = block_constraint_start[nb]
     c1 = block_constraint_start[nb + 1]
@@ -1378,11 +1494,12 @@ def _max_displacement(a, b):
 
 
 @njit(cache=True, nogil=True)
-def _step_kernel(position_m, prev_position_m, velocity_m_s, wall_multiplier, tether_multiplier, rest_position_m,
+def _step_kernel(position_m, prev_position_m, velocity_m_s, wall_multiplier, tether_multiplier, tether_anchor_m,
                  inv_mass, external_force_N, constraint_i, constraint_j, rest_length_m, coefficients,
                  tether_coefficients, area_m2, ring_count, particles_per_ring, pressure_Pa, rest_centroid_distance_m,
                  collapse_radius_fraction, lumen_floor_fraction, pairs, pair_count, contact_radius_m, damping_per_s,
-                 dt_s, substeps, iterations, block_ring_start, block_constraint_start, threaded):
+                 floor_point_m, floor_normal, floor_depth_m, dt_s, substeps, iterations, block_ring_start,
+                 block_constraint_start, threaded):
     """All substeps of one colon-only step (see the module docstring for the order)."""
     h = dt_s / substeps
     damping = math.exp(-damping_per_s * h)
@@ -1392,9 +1509,10 @@ def _step_kernel(position_m, prev_position_m, velocity_m_s, wall_multiplier, tet
         for it in range(iterations):
             wall_sweep(threaded, it == 0, position_m, prev_position_m, velocity_m_s, inv_mass, external_force_N,
                        accel, particles_per_ring, damping, h, constraint_i, constraint_j, rest_length_m,
-                       coefficients, wall_multiplier, rest_position_m, tether_coefficients, tether_multiplier,
+                       coefficients, wall_multiplier, tether_anchor_m, tether_coefficients, tether_multiplier,
                        block_ring_start, block_constraint_start)
         project_self_contact(position_m, prev_position_m, inv_mass, pairs, pair_count, contact_radius_m)
+        project_pelvic_floor(position_m, inv_mass, floor_point_m, floor_normal, floor_depth_m)
         wall_substep_end(threaded, position_m, prev_position_m, velocity_m_s, inv_mass, particles_per_ring,
                          rest_centroid_distance_m, lumen_floor_fraction, h, block_ring_start)
 

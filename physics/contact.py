@@ -52,6 +52,16 @@ around the scope. A global nearest-piece search runs only for samples that have 
 the lumen, so the only wall it can touch is the section around it (colon-colon contact is colon_body's
 self-contact, which does use a spatial search).
 
+Shaft continuity: a sample can still lose its place when the colon around it is dragged along the shaft: a
+withdrawing scope pulled a pleated sigmoid down beside the rectum, and samples that had ridden out with it into
+the anal canal kept their sigmoid pieces (64-67, 29 mm away; their neighbours on the shaft were at pieces 0-1), so
+their contact pulled the sigmoid through the rectal wall onto the shaft (bench/autopilot.py --root sigmoid
+transverse --autopilot loop_target_m=-0.2, seed 1 at 49.7 s: 855 N of contact load, wall particles at 57 m/s).
+The scope is one rod in one lumen, so consecutive samples (3.3 mm apart) lie in neighbouring pieces: when a
+sample's window and the window around the piece just found for the sample before it (handle side) do not overlap,
+it takes the nearer of the two windows' nearest pieces (`locate_samples_local`). Where they overlap, as they do
+whenever the scope is where it was, nothing changes.
+
 Friction: Coulomb (mu = 0.15, anatomy.md Mechanics, scope-mucosa wet), position-based as in Müller et al. 2020
 ("Detailed rigid body simulation with extended position based dynamics"): after the normal correction of a
 contact, the tangential displacement over the substep of the scope's surface point (the axis point's motion plus
@@ -244,11 +254,21 @@ def locate_samples_global(points_m, centroid, sample_piece):
 
 @njit(cache=True, nogil=True)
 def locate_samples_local(points_m, centroid, sample_piece, window):
-    """Update each sample's piece (Q,) to the nearest piece within `window` pieces of its last one (s locality)."""
+    """Update each sample's piece (Q,) to the nearest piece within `window` pieces of its last one (s locality)
+    or of the piece just found for the sample before it on the shaft (module docstring, "Shaft continuity").
+    Samples are in shaft order, handle first."""
     r = centroid.shape[0]
     for q in range(points_m.shape[0]):
         k0 = sample_piece[q]
-        sample_piece[q] = _nearest_piece(points_m, q, centroid, max(0, k0 - window), min(r - 2, k0 + window))
+        k = _nearest_piece(points_m, q, centroid, max(0, k0 - window), min(r - 2, k0 + window))
+        if q > 0:
+            kn = sample_piece[q - 1]
+            if kn < k0 - 2 * window or kn > k0 + 2 * window:  # the two windows do not overlap
+                k1 = _nearest_piece(points_m, q, centroid, max(0, kn - window), min(r - 2, kn + window))
+                if (_piece_distance2(points_m[q, 0], points_m[q, 1], points_m[q, 2], centroid, k1)
+                        < _piece_distance2(points_m[q, 0], points_m[q, 1], points_m[q, 2], centroid, k)):
+                    k = k1
+        sample_piece[q] = k
 
 
 @njit(cache=True, nogil=True)

@@ -21,7 +21,8 @@ Per substep of length h (one numba kernel for the whole step, `_world_step_kerne
      CONTACT_ITERATION_RINGS of a touching sample (`colon_body.sweep_marked_rings`), rod joints, contact passes
      over the touching samples, normal and friction (friction must see the joints' motion: physics/contact.py,
      "Friction");
-  5. colon self-contact, then `colon_body.wall_substep_end` (lumen floor and wall velocities);
+  5. colon self-contact, the pelvic floor (`colon_body.project_pelvic_floor`), then `colon_body.wall_substep_end`
+     (lumen floor and wall velocities);
   6. rod velocity update (XPBD: from the pose change over the substep).
 Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
 the colon's gauge pressure (first-order lag), its self-contact candidates (`update_contact_candidates`), the wall's
@@ -68,6 +69,7 @@ from physics.colon_body import (
     ColonOutputs,
     colon_outputs,
     pressure_accelerations,
+    project_pelvic_floor,
     project_self_contact,
     recommended_substeps,
     ring_centroids,
@@ -347,7 +349,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         model.gravity_m_s2, rod_force, rod_torque, model.rod_damping_per_s,
         # colon
         colon.position_m, colon.prev_position_m, colon.velocity_m_s, colon.wall_multiplier, colon.tether_multiplier,
-        colon_m.rest_position_m, colon_m.inv_mass, wall_force, colon_m.constraint_i, colon_m.constraint_j,
+        colon_m.tether_anchor_m, colon_m.inv_mass, wall_force, colon_m.constraint_i, colon_m.constraint_j,
         colon_m.rest_length_m, coef, tether_coef, colon_m.area_m2, colon_m.ring_count, colon_m.particles_per_ring,
         float(pressure), colon_m.rest_centroid_distance_m, colon_m.collapse_radius_fraction,
         colon_m.lumen_floor_fraction, colon.contact_pairs, colon.contact_count, colon_m.contact_radius_m,
@@ -357,7 +359,8 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         contact_m.friction_coefficient, contact_m.compliance_m_N, contact_m.search_window_rings,
         contact.normal_multiplier, contact.friction_multiplier, contact.normal, contact.segment_force_N,
         contact.segment_moment_Nm, contact.particle_force_N, contact_m.patch_half_rings,
-        contact_m.patch_half_particles,
+        contact_m.patch_half_particles, colon_m.pelvic_floor_point_m, colon_m.pelvic_floor_normal,
+        colon_m.pelvic_floor_depth_m,
         # step
         float(dt_s), int(substeps), int(iterations), int(contact_passes), int(contact_iterations), handle,
         threaded_default() if threaded is None else bool(threaded),
@@ -386,8 +389,8 @@ def _world_step_kernel(
         wall_damping_per_s, block_ring_start, block_constraint_start, ring_run_start, ring_runs,
         sample_segment, sample_offset, sample_piece, scope_radius, friction, contact_compl, window,
         normal_multiplier, friction_multiplier, normal_out, segment_force, segment_moment, particle_force,
-        patch_half_rings, patch_half_particles, dt_s, substeps, iterations, contact_passes, contact_iterations,
-        handle_out, threaded):
+        patch_half_rings, patch_half_particles, floor_point, floor_normal, floor_depth, dt_s, substeps,
+        iterations, contact_passes, contact_iterations, handle_out, threaded):
     """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
     ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (6,): mean force (N) and moment
     (N·m) of the handle on the free rod over the substeps."""
@@ -462,6 +465,7 @@ def _world_step_kernel(
                                                 segment_force, segment_moment, particle_force, force_scale, h,
                                                 old_overlap, patch_half_rings, patch_half_particles, True)
         project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
+        project_pelvic_floor(wall_pos, wall_inv_mass, floor_point, floor_normal, floor_depth)
         wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
                          floor_fraction, h, block_ring_start)
         update_segment_velocities(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, h)

@@ -38,20 +38,27 @@ TETHER_SLACK_M = 0.0
 #: 9.3 -> 5.4 -> 2.4 m/s, worst scope point outside the wall 1.26 -> 1.31 -> 1.33 mm and 1.62 -> 1.02 -> 0.61 mm, tip
 #: progress unchanged (0.92 and 0.80 m).
 TETHER_RAMP_M = 0.10
+#: Segments that hang from their mesentery's root (ColonMaterial.tether_root_segments) instead of being held to their
+#: rest pose. None by default yet: see README, "Autopilot", for what it does to the autopilot
+#: (bench/autopilot.py --root sigmoid transverse).
+TETHER_ROOT_SEGMENTS: tuple[str, ...] = ()
 
 
 def scene_material(base: ColonMaterial | None = None, mobility: float = TETHER_MOBILITY_FACTOR,
-                   slack_m: float = TETHER_SLACK_M, ramp_m: float = TETHER_RAMP_M) -> ColonMaterial:
+                   slack_m: float = TETHER_SLACK_M, ramp_m: float = TETHER_RAMP_M,
+                   root_segments: tuple[str, ...] = TETHER_ROOT_SEGMENTS) -> ColonMaterial:
     """The colon material scenes use: `base` (default ColonMaterial()) with the calibration above (`mobility`:
     the mobile segments' tether factor, `slack_m` their tethers' slack, `ramp_m` the tether compliance's ramp
-    between segments; the constants unless an experiment asks otherwise)."""
+    between segments, `root_segments` the segments hanging from their mesentery's root; the constants unless an
+    experiment asks otherwise)."""
     base = base or ColonMaterial()
     tethers = dict(base.tether_compliance_m2_N)
     slack = dict(base.tether_slack_m)
     for name in MOBILE_SEGMENT_NAMES:
         tethers[name] = tethers[name] * mobility
         slack[name] = slack_m
-    return replace(base, tether_compliance_m2_N=tethers, tether_slack_m=slack, tether_ramp_m=ramp_m)
+    return replace(base, tether_compliance_m2_N=tethers, tether_slack_m=slack, tether_ramp_m=ramp_m,
+                   tether_root_segments=tuple(root_segments))
 
 
 @dataclass(frozen=True)

@@ -427,3 +427,76 @@ def test_tether_ramp_turns_the_step_between_fixed_and_mobile_segments_into_a_geo
         far &= np.abs(s - 0.5 * (s[b] + s[b + 1])) > 0.5 * ramp_m + 0.006
     far[[0, -1]] = False  # the half-width end rings
     np.testing.assert_allclose(ring[far], step[far], rtol=1e-12)
+
+
+def test_a_segment_hung_from_its_mesentery_root_is_free_toward_the_root_and_held_beyond_its_rest_pose(asset, model):
+    """ColonMaterial.tether_root_segments: each sigmoid ring hangs from its nearest point on the chord between the
+    segment's end rings on a rope as long as its rest distance from it, so at rest every rope is just taut. The
+    sigmoid moved halfway toward its root (a loop pulled straight) meets no tether, where the rest-pose tethers pull
+    it back with displacement / compliance; moved 10 % of its rope away from the root (a loop growing), it is held
+    exactly as the rest-pose tethers hold it (same compliance, same stretch)."""
+    material = dataclasses.replace(ColonMaterial(), tether_root_segments=("sigmoid",))
+    hung = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                            asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=material)
+    sig = hung.segment_particles("sigmoid")
+    rest = np.setdiff1d(np.arange(hung.particle_count), sig)
+    # Each ring's offset from its root point, worked out here: its rest centre minus its nearest chord point.
+    p = hung.particles_per_ring
+    centre = hung.rest_position_m.reshape(-1, p, 3).mean(axis=1)
+    rings = np.flatnonzero(hung.ring_segment == SEGMENT_NAMES.index("sigmoid"))
+    a, b = centre[rings[0]], centre[rings[-1]]
+    t = (centre - a) @ (b - a) / ((b - a) @ (b - a))
+    offset = (centre - (a + t[:, None] * (b - a)))[hung.ring_index]
+    assert np.all((t[rings] > -1e-9) & (t[rings] < 1.0 + 1e-9))
+    rope = np.linalg.norm(offset, axis=1)
+    np.testing.assert_allclose(hung.tether_anchor_m[sig], hung.rest_position_m[sig] - offset[sig], atol=1e-12)
+    np.testing.assert_allclose(hung.tether_slack_m[sig], rope[sig], atol=1e-12)  # taut at rest
+    assert np.array_equal(hung.tether_anchor_m[rest], hung.rest_position_m[rest])
+    assert np.array_equal(hung.tether_slack_m[rest], model.tether_slack_m[rest])
+    assert rope[rings[0] * p] < 0.005 and rope[rings[-1] * p] < 0.005  # the chord runs through the end rings
+    assert rope[sig].max() > 0.05  # the procedural sigmoid is a loop centimetres off its chord
+    forces = {}
+    for fraction in (0.5, -0.1):  # toward the root by half the rope, away from it by a tenth
+        for name, m in (("rest pose", model), ("root", hung)):
+            state = rest_state(m)
+            state.position_m[sig] -= fraction * offset[sig]
+            state.prev_position_m[:] = state.position_m
+            step_colon(m, state, ColonControls(), DT_S)
+            forces[fraction, name] = np.linalg.norm(colon_outputs(m, state).tether_force_N[sig], axis=1).sum()
+    assert forces[0.5, "rest pose"] > 10.0  # N, summed over the sigmoid's particles
+    # What is left is the wall's links settling at the segment's ends within the step, not a tether pulling back.
+    assert forces[0.5, "root"] < 1e-2 * forces[0.5, "rest pose"]
+    assert forces[-0.1, "root"] == pytest.approx(forces[-0.1, "rest pose"], rel=0.02)
+    with pytest.raises(ValueError, match="tether_root_segments.*'sigmoidd'"):
+        build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                         asset.radius_m, asset.ring_segment, SEGMENT_NAMES,
+                         material=dataclasses.replace(material, tether_root_segments=("sigmoidd",)))
+
+
+def test_the_pelvic_floor_stops_a_sigmoid_pulled_toward_the_anus(asset):
+    """ColonMaterial.pelvic_floor_segment: the plane through the anorectal junction (the anal canal's last ring
+    centre, worked out here), normal along the anal canal. A root-hung sigmoid pulled toward the anus (0.01 N on
+    each of its particles for 2 s) crosses that plane by centimetres without the floor; with it, no particle beyond
+    the rectum (the anal canal and rectum are ColonMaterial.pelvic_floor_free_segments) ends more than 0.5 mm behind
+    the plane, or behind its own rest depth where that is behind it."""
+    def pulled(floor_segment):
+        material = dataclasses.replace(ColonMaterial(), tether_root_segments=("sigmoid",),
+                                       pelvic_floor_segment=floor_segment)
+        m = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                             asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=material)
+        p = m.particles_per_ring
+        centre = m.rest_position_m.reshape(-1, p, 3).mean(axis=1)
+        canal = np.flatnonzero(m.ring_segment == SEGMENT_NAMES.index("anal_canal"))
+        normal = (centre[canal[-1]] - centre[canal[0]]) / np.linalg.norm(centre[canal[-1]] - centre[canal[0]])
+        force = np.zeros((m.particle_count, 3))
+        force[m.segment_particles("sigmoid")] = -0.01 * normal
+        state = rest_state(m)
+        _run(m, state, ColonControls(external_force_N=force), 480)
+        beyond = m.ring_index > np.flatnonzero(m.ring_segment == SEGMENT_NAMES.index("rectum"))[-1]
+        allowed = np.minimum((m.rest_position_m - centre[canal[-1]]) @ normal, 0.0)
+        return float(((state.position_m - centre[canal[-1]]) @ normal - allowed)[beyond].min())
+
+    with_floor, without = pulled("anal_canal"), pulled("")
+    print(f"deepest behind the pelvic floor: {-1e3 * with_floor:.2f} mm with it, {-1e3 * without:.1f} mm without")
+    assert without < -0.010
+    assert with_floor > -0.0005

@@ -99,3 +99,30 @@ def test_wall_patch_is_centred_on_the_contact_point(half, where):
         assert got == pytest.approx({key: w for key, w in bilinear.items() if w > 0}, abs=1e-12)
     else:
         assert n > 4 and wt.max() < 0.5
+
+
+def test_a_sample_that_lost_its_piece_finds_it_again_beside_its_neighbour_on_the_shaft():
+    """physics/contact.py, "Shaft continuity": a centreline doubled back on itself (a hairpin: out along +z for
+    0.3 m, 40 mm across, back along -z), a straight shaft of samples 3.3 mm apart in the first limb. Every sample
+    holds its true piece except one, which holds a piece of the other limb 40 mm away, far along s (a sample whose
+    colon was dragged off it). Its own window alone keeps it on the wrong limb; with its handle-side neighbour's
+    window it comes back to the piece it lies in (worked out here from the geometry: z / 5 mm). A sample whose
+    window overlaps its neighbour's is left where its own window puts it."""
+    from physics.contact import locate_samples_local
+
+    step = 0.005
+    out = np.column_stack((np.zeros(61), np.zeros(61), np.arange(61) * step))
+    across = np.column_stack((np.linspace(0.0, 0.04, 9)[1:-1], np.zeros(7), np.full(7, 0.3)))
+    back = out[::-1] + [0.04, 0.0, 0.0]
+    centroid = np.concatenate((out, across, back))
+    z = 0.0512 + 0.0033 * np.arange(12)
+    points = np.column_stack((np.full(12, 0.002), np.zeros(12), z))
+    truth = (z // step).astype(np.int64)
+    piece = truth.copy()
+    lost = 7
+    piece[lost] = len(centroid) - 2 - truth[lost]  # the same height on the way back
+    own_only = piece.copy()
+    locate_samples_local(points[lost:lost + 1], centroid, own_only[lost:lost + 1], 3)
+    assert abs(own_only[lost] - truth[lost]) > 50  # alone, it stays on the other limb
+    locate_samples_local(points, centroid, piece, 3)
+    assert np.array_equal(piece, truth)
