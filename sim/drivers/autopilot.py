@@ -23,7 +23,8 @@ as a person would:
   `back_off_m` with the wheels relaxed and a small roll, then advance again.
 - **Cecum**: when the tip is within `cecum_reach_m` of the cecal pole along the centreline, mark "Cecum" and turn.
 - **Withdraw**: pull back at `withdrawal_speed_m_s` while the tip circles (`survey_angle_rad`, one turn per
-  `survey_period_s`) to look behind folds, until `withdrawal_end_depth_m`.
+  `survey_period_s`) to look behind folds, until `withdrawal_end_depth_m`. With `insertion_limit_s` the withdrawal
+  starts after that much insertion time wherever the tip is, without a "Cecum" event.
 
 Phases exposed as `phase`: "insertion", "withdrawal", "done"; `events` lists (t_s, label) with the coordinate-log
 labels ("Endoscopy started", "Fleksur L" when the tip passes the splenic flexure, "Fleksur R" at the hepatic
@@ -125,7 +126,13 @@ class AutopilotConfig:
     withdrawal_end_depth_m: float = 0.02
     #: Skip the withdrawal (acceptance runs that only need the cecum).
     withdraw: bool = True
-    #: Steering off: push straight in with neutral wheels (the "poor driver" of the loop tests).
+    #: Simulated time (s, from the autopilot's first call) after which the insertion ends wherever the tip is and
+    #: the withdrawal (or, without `withdraw`, the end) follows, with no "Cecum" event: a timed exercise, and
+    #: what lets a test score a withdrawal while the autopilot does not reach the cecum. None: insert until the
+    #: cecum.
+    insertion_limit_s: float | None = None
+    #: Steering off: push straight in with neutral wheels and pull straight out with the wheels left where they are
+    #: (no survey circle): the "poor driver" of the loop tests and of the expert-versus-poor scores.
     steer: bool = True
     #: Loop reduction off (the poor driver pushes through loops).
     reduce_loops: bool = True
@@ -168,6 +175,7 @@ class Autopilot:
         self._last_t = None
         self._history: list[tuple[float, float, float]] = []  # (t, depth, tip_s) for stall detection
         self._withdraw_t0 = 0.0
+        self._start_t = 0.0
         self._back_off_until = 0.0
         self._stiffness = 1.0
         self._stiffened = False
@@ -185,6 +193,7 @@ class Autopilot:
         dt = 0.0 if self._last_t is None else max(0.0, t_s - self._last_t)
         if self._last_t is None:
             self.events.append((t_s, "Endoscopy started"))
+            self._start_t = t_s
             self._depth = float(outputs.rod.inserted_length_m)
         self._last_t = t_s
         st = self.status
@@ -213,12 +222,10 @@ class Autopilot:
         load = float(outputs.contact_load_N)  # the shaft's total contact load (N)
         if st.tip_s_m >= self._length_m - c.cecum_reach_m:
             self.events.append((t_s, "Cecum"))
-            if c.withdraw:
-                st.phase, st.manoeuvre = "withdrawal", "withdraw"
-                self._withdraw_t0 = t_s
-            else:
-                st.phase, st.manoeuvre = "done", "hold"
-                self.events.append((t_s, "Endoscopy ended"))
+            self._end_insertion(t_s)
+            return
+        if c.insertion_limit_s is not None and t_s - self._start_t >= c.insertion_limit_s:
+            self._end_insertion(t_s)
             return
         alignment = self._steer(dt, outputs, centres, tip, survey=0.0) if c.steer else 1.0
         self._history.append((t_s, self._depth, st.tip_s_m))
@@ -276,6 +283,16 @@ class Autopilot:
         self._depth = clamp(self._depth + speed * dt, 0.0, self._max_depth)
         st.manoeuvre = "advance"
 
+    def _end_insertion(self, t_s: float) -> None:
+        """Turn to the withdrawal (or end, without `withdraw`) from wherever the scope is."""
+        st = self.status
+        if self.config.withdraw:
+            st.phase, st.manoeuvre = "withdrawal", "withdraw"
+            self._withdraw_t0 = t_s
+        else:
+            st.phase, st.manoeuvre = "done", "hold"
+            self.events.append((t_s, "Endoscopy ended"))
+
     def _hook(self, angle_rad: float) -> None:
         """Set the wheels' total angulation to `angle_rad` keeping their direction (within the wheel limits)."""
         mag = math.hypot(self._wheel_ud, self._wheel_lr)
@@ -305,8 +322,9 @@ class Autopilot:
 
     def _withdrawal(self, t_s, dt, outputs, centres, tip):
         c, st = self.config, self.status
-        phase = 2.0 * math.pi * (t_s - self._withdraw_t0) / c.survey_period_s
-        self._steer(dt, outputs, centres, tip, survey=phase)
+        if c.steer:
+            phase = 2.0 * math.pi * (t_s - self._withdraw_t0) / c.survey_period_s
+            self._steer(dt, outputs, centres, tip, survey=phase)
         self._stiffness = 1.0
         self._depth = max(0.0, self._depth - c.withdrawal_speed_m_s * dt)
         self._roll -= math.copysign(min(abs(self._roll), c.reduce_roll_rate_rad_s * dt), self._roll)

@@ -1,0 +1,333 @@
+"""Expert versus poor (issue 5): on several procedural colons, the autopilot's runs score better than a deliberately
+poor driver's (pushing through loops, fast withdrawal) on progression, retraction and coverage, through the real
+physics (`sim.drivers.drive`) and the live scorer (`sim.scoring.live`, coverage included).
+
+The autopilot does not reach the cecum yet (README, "Autopilot"), so no run here has a ``Cecum`` event. Both drivers
+insert for the same time (`AutopilotConfig.insertion_limit_s`) and then withdraw from wherever the tip got to, to
+the autopilot's end depth. Each score is taken the way the scoring modules define it for that situation:
+
+- progression over the insertion: the CoPS-like `progression_score` (metrics.md §1.2 with T_ref = the insertion
+  time, this scenario's fixed window; without a cecum p(t) = s(t) / L throughout, so the score is 100 x the mean
+  fraction of the colon's length the tip was along), higher is better; and the 3D-CoPS-style chase efficiency (shaft
+  moved per unit of tip progress; 1 = 1:1, lower is expert-like, metrics.md §1.2). The whole run cannot be scored as
+  one procedure: without a cecum `score_progression` counts every sample as insertion, the withdrawal's too.
+- retraction: the shaft's mean withdrawal speed (inserted length withdrawn / withdrawal time, from the rod's exact
+  inserted length), lower is better (the guideline's "withdrawal time >= 6 min" is a speed limit on a whole colon).
+  The CoRS-like measures of `score_retraction` (the withdrawal's start passed where it takes the cecum time) are
+  printed but not compared: they rest on the tip's progress s, and on the expert's withdrawal the windowed
+  projection (`progress_along`, +-40 mm) follows the wrong limb of the sigmoid down from its apex (seed 0: s climbs
+  from 0.39 to 0.52 m while the shaft comes out from 0.39 to 0.23 m, and stays there until the shaft is 0.03 m in),
+  so their net retraction is far too small (the expert's "retraction efficiency" 0.09-0.10 against the poor
+  driver's 0.74-0.78; the seed 0 figures were measured before the contact's shaft continuity).
+- coverage: the fraction of the wall's rest area inspected during the withdrawal (`sim.scoring.coverage`: within
+  50 mm, at most 75° incidence, 0.5 s of dwell, counting only dwell after the withdrawal began), over the wall both
+  drivers' tips reached on that colon (arc length up to the lesser of their deepest progress during the insertion,
+  where the projection follows the tip), higher is better. The live scorer files coverage under "withdrawal" only
+  after a ``Cecum`` event, so the withdrawal's dwell is the dwell at the end minus the dwell at the turn. Dwell
+  counts only until a scope point first lies more than WALL_TOLERANCE_M outside the wall: a camera that has left the
+  lumen inspects nothing (the expert's on seed 1, 8 s before the end of its withdrawal, `Run` doc).
+
+One simulation per colon serves all its tests (`seed_comparison`, cached in the worker); each colon's tests form
+one xdist group so that `--dist loadgroup` runs them on one worker and the colons on both.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from physics.world import scope_clearance
+from sim.drivers.autopilot import Autopilot, AutopilotConfig
+from sim.drivers.drive import drive
+from sim.scene import build_scene
+from sim.scoring import (
+    ProgressionConfig,
+    ReferencePath,
+    ScoreSamples,
+    progress_along,
+    reference_from_centreline,
+    score_progression,
+    score_retraction,
+)
+from sim.scoring.coverage import CoverageResult
+from sim.scoring.live import LiveScorer
+from sim.scoring.samples import FORCE_FIELDS
+
+#: Procedural colon seeds: three, as "over several seeds" asks, within the CI's time budget.
+SEEDS = (0, 1, 2)
+#: Insertion time (s) of both drivers: the poor-pushing sample's push (scripts/make_sample_replays.py), long enough
+#: for the unsteered push to loop the sigmoid; the autopilot passes the splenic flexure only at 29-37 s.
+INSERTION_S = 24.0
+#: The poor driver's hurried withdrawal (m/s): the poor-pushing sample's, four times the autopilot's 2 cm/s.
+HURRIED_WITHDRAWAL_M_S = 0.08
+#: Loop excess (m) the poor driver's push must exceed: the loop flag of sim.scoring.loops (LoopConfig).
+LOOP_FLAG_M = 0.100
+#: Distance (m) of a scope point outside the wall beyond which the scope counts as out of the lumen: the line
+#: tests/test_autopilot.py holds to the splenic flexure.
+WALL_TOLERANCE_M = 0.00125
+
+
+def expert_config() -> AutopilotConfig:
+    """The autopilot as it is (steers, reduces loops past 0.25 m, circles the tip on withdrawal), turned at
+    INSERTION_S."""
+    return AutopilotConfig(insertion_limit_s=INSERTION_S)
+
+
+def poor_config() -> AutopilotConfig:
+    """The poor-pushing sample's driver: no steering, no loop reduction, then an 8 cm/s withdrawal with the wheels
+    neutral (no survey circle)."""
+    return AutopilotConfig(steer=False, reduce_loops=False, withdrawal_speed_m_s=HURRIED_WITHDRAWAL_M_S,
+                           insertion_limit_s=INSERTION_S)
+
+
+@dataclass
+class Run:
+    """One driver on one colon.
+
+    samples: the live scorer's (N samples at 60 Hz); reference: the path progress is measured along (the live
+    scorer's: the colon's rest centreline); s_m (N,): the tip's progress along it (m); withdrawal_start_s: first
+    sample after the driver turned; coverage_at_turn: the coverage rasters then; left_wall_s: first sample with a
+    scope point more than WALL_TOLERANCE_M outside the wall (None: never); coverage_counted: the rasters then (at the
+    end if never); finite: no NaN in the physics; worst_outside_m: largest distance of a scope point outside the wall
+    (every step); phase: the driver's last phase ("done" once the withdrawal reached its end depth).
+
+    Measured: the expert's runs stay within 1.46, 1.58 and 1.09 mm of the wall on seeds 0, 1, 2 (beyond 1.25 mm only
+    on seed 1, from 56.7 s of 64.6 s); the poor driver's within 0.97, 1.13 and 0.85 mm. Before the contact's shaft
+    continuity (physics/contact.py) the expert's withdrawal left the lumen by 11.8, 26.0 and 31.3 mm, and on seed 0
+    the autopilot's own locator, like the scorer's projection, had followed the wrong limb of the sigmoid before
+    that (from 44 s on it put the tip 0.4-0.5 m along the colon with 0.39-0.03 m of shaft in).
+    """
+
+    samples: ScoreSamples
+    reference: ReferencePath
+    s_m: np.ndarray
+    withdrawal_start_s: float
+    coverage_at_turn: CoverageResult
+    left_wall_s: float | None
+    coverage_counted: CoverageResult
+    finite: bool
+    worst_outside_m: float
+    phase: str
+
+    @property
+    def insertion(self) -> np.ndarray:
+        """(N,) bool: the samples of the insertion."""
+        return self.samples.t_s < self.withdrawal_start_s
+
+    @property
+    def deepest_m(self) -> float:
+        """Deepest tip progress along the colon during the insertion (m)."""
+        return float(np.nanmax(self.s_m[self.insertion]))
+
+
+def run_procedure(scene, config: AutopilotConfig) -> Run:
+    """Drive `scene` with the autopilot under `config` through insertion and withdrawal, scored live at the live
+    scorer's rates (samples 60 Hz, coverage 10 Hz)."""
+    pilot = Autopilot(scene, config)
+    scorer = LiveScorer(scene)
+    turn: dict = {}
+    left: dict = {}
+
+    def on_sample(t_s, outputs, state):
+        # Snapshots before this sample's coverage update.
+        if "t_s" not in turn and pilot.phase != "insertion":
+            turn["t_s"], turn["coverage"] = t_s, scorer.coverage.result()
+        if "t_s" not in left and -float(scope_clearance(scene.world, state)[0].min()) > WALL_TOLERANCE_M:
+            left["t_s"], left["coverage"] = t_s, scorer.coverage.result()
+        scorer.update(t_s, outputs, state)
+
+    # Long enough to withdraw from the full working length at the driver's speed.
+    limit_s = INSERTION_S + scene.rod.max_insertion_m / config.withdrawal_speed_m_s + 5.0
+    _, trace = drive(scene, pilot, limit_s, on_sample=on_sample)
+    for t_s, label in pilot.events:  # drive() steps the world without a session: the events come over here
+        scorer.event(t_s, label)
+    samples = scorer.samples()
+    reference = reference_from_centreline(scene.asset.centreline_m)
+    return Run(samples, reference, progress_along(reference, samples.tip_m), turn["t_s"], turn["coverage"],
+               left.get("t_s"), left.get("coverage", scorer.coverage.result()), trace.finite, trace.worst_outside_m,
+               pilot.phase)
+
+
+def insertion_samples(run: Run) -> ScoreSamples:
+    """The run's samples before the withdrawal (the same fields, cut)."""
+    keep, s = run.insertion, run.samples
+    forces = {name: getattr(s, name)[keep] for name in FORCE_FIELDS if getattr(s, name) is not None}
+    events = [(t, label) for t, label in s.events if t < run.withdrawal_start_s]
+    return ScoreSamples(t_s=s.t_s[keep], tip_m=s.tip_m[keep], coils_m=s.coils_m[keep],
+                        inserted_length_m=s.inserted_length_m[keep], events=events, anal_verge_m=s.anal_verge_m,
+                        **forces)
+
+
+@dataclass
+class Scores:
+    """What is compared (first block) and printed beside it (second block) for one run; SI units as named.
+
+    progression_score: CoPS-like over the insertion, 0-100; chase_efficiency: shaft moved per unit of tip progress
+    over the insertion; shaft_withdrawal_speed_m_s: inserted length withdrawn / withdrawal time;
+    withdrawal_inspected_fraction: of the wall both drivers reached (module doc). deepest_m: deepest tip progress;
+    max_loop_excess_m: largest inserted length minus tip progress over the insertion; withdrawal_time_s;
+    retraction_efficiency, tip_retraction_per_min_m, retraction_speed_along_colon_m_s: the CoRS-like figures (net
+    retraction along the colon / tip travel, tip travel per minute, net retraction / withdrawal time; module doc
+    for why they are not compared).
+    """
+
+    progression_score: float
+    chase_efficiency: float
+    shaft_withdrawal_speed_m_s: float
+    withdrawal_inspected_fraction: float
+    deepest_m: float
+    max_loop_excess_m: float
+    withdrawal_time_s: float
+    retraction_efficiency: float
+    tip_retraction_per_min_m: float
+    retraction_speed_along_colon_m_s: float
+
+    def line(self) -> str:
+        return " | ".join((
+            f"progression_score {self.progression_score:5.2f}, chase efficiency {self.chase_efficiency:.3f}, "
+            f"deepest {self.deepest_m:.3f} m, max loop excess {1e3 * self.max_loop_excess_m:3.0f} mm",
+            f"withdrawal {self.withdrawal_time_s:4.1f} s, shaft out at {1e3 * self.shaft_withdrawal_speed_m_s:4.1f} "
+            f"mm/s (CoRS-like: {1e3 * self.retraction_speed_along_colon_m_s:4.1f} mm/s along the colon, retraction "
+            f"efficiency {self.retraction_efficiency:.3f}, tip travel {self.tip_retraction_per_min_m:.2f} m/min)",
+            f"inspected on withdrawal {100 * self.withdrawal_inspected_fraction:4.1f} %"))
+
+
+def withdrawal_inspected_fraction(run: Run, s_max_m: float) -> float:
+    """Fraction of the wall's rest area at arc length <= s_max_m inspected during the withdrawal: its dwell from
+    the turn until the scope left the wall or the end (both phase rasters added; without a cecum everything is
+    filed as insertion) reached the inspection dwell."""
+    end, turn = run.coverage_counted, run.coverage_at_turn
+    dwell_s = end.dwell_s.sum(axis=0) - turn.dwell_s.sum(axis=0)
+    inspected = dwell_s >= end.inspect_dwell_s - 1e-9
+    rows = end.s_m <= s_max_m
+    area = end.area_m2[rows]
+    return float(area[inspected[rows]].sum() / area.sum())
+
+
+def run_scores(run: Run, common_m: float) -> Scores:
+    """The scores of one run (module doc); common_m: arc length (m) up to which both drivers' tips reached."""
+    ins = insertion_samples(run)
+    progression = score_progression(ins, run.reference, run.s_m[run.insertion],
+                                    ProgressionConfig(t_ref_s=INSERTION_S))
+    retraction = score_retraction(run.samples, run.s_m, cecum_time_s=run.withdrawal_start_s)
+    inserted = run.samples.inserted_length_m
+    withdrawn_m = float(inserted[~run.insertion][0] - inserted[-1])
+    return Scores(
+        progression_score=progression.progression_score,
+        chase_efficiency=progression.chase_efficiency,
+        shaft_withdrawal_speed_m_s=withdrawn_m / retraction.withdrawal_time_s,
+        withdrawal_inspected_fraction=withdrawal_inspected_fraction(run, common_m),
+        deepest_m=run.deepest_m,
+        max_loop_excess_m=float(np.nanmax(ins.inserted_length_m - run.s_m[run.insertion])),
+        withdrawal_time_s=retraction.withdrawal_time_s,
+        retraction_efficiency=retraction.retraction_efficiency,
+        tip_retraction_per_min_m=retraction.tip_retraction_per_min_m,
+        retraction_speed_along_colon_m_s=retraction.net_retraction_m / retraction.withdrawal_time_s,
+    )
+
+
+@dataclass
+class SeedComparison:
+    """Both drivers on one colon: their runs and scores, and the arc length (m) both tips reached."""
+
+    seed: int
+    runs: dict[str, Run]
+    scores: dict[str, Scores]
+    common_m: float
+
+
+@functools.cache
+def seed_comparison(seed: int) -> SeedComparison:
+    """Run both drivers on the procedural colon of `seed` and score them (once per worker process)."""
+    scene = build_scene(seed=seed)
+    runs = {"expert": run_procedure(scene, expert_config()), "poor": run_procedure(scene, poor_config())}
+    common_m = min(run.deepest_m for run in runs.values())
+    scores = {name: run_scores(run, common_m) for name, run in runs.items()}
+    print(f"\nseed {seed} (coverage over the wall up to s = {common_m:.3f} m):")
+    for name, run in runs.items():
+        left = "never" if run.left_wall_s is None else f"at {run.left_wall_s:.1f} s of {run.samples.t_s[-1]:.1f} s"
+        print(f"  {name:6s} {scores[name].line()} | worst outside the wall {1e3 * run.worst_outside_m:.2f} mm, "
+              f"beyond {1e3 * WALL_TOLERANCE_M:.2f} mm {left}")
+    return SeedComparison(seed, runs, scores, common_m)
+
+
+def compared(seed: int, field: str) -> tuple[float, float]:
+    """(expert, poor) values of score `field` on `seed`, printed."""
+    scores = seed_comparison(seed).scores
+    expert, poor = getattr(scores["expert"], field), getattr(scores["poor"], field)
+    print(f"seed {seed}: {field} expert {expert:.4f} vs poor {poor:.4f}")
+    return expert, poor
+
+
+def seed_params(known_failures: dict[int, str] | None = None) -> list:
+    """SEEDS as parameters, each colon's tests in one xdist group (module doc); `known_failures`: seed -> why its
+    comparison fails today (a strict xfail: it fails the run once the comparison holds, so that the mark goes)."""
+    known_failures = known_failures or {}
+    return [pytest.param(seed, id=f"seed{seed}", marks=[pytest.mark.xdist_group(f"expert_vs_poor_seed{seed}")] + (
+        [pytest.mark.xfail(strict=True, reason=known_failures[seed])] if seed in known_failures else []))
+        for seed in SEEDS]
+
+
+#: Why comparisons fail today (measured; the tests' docstrings have the figures).
+SLOWER_INSERTION = ("in 24 s the unsteered push gets further along than the steering autopilot: progression_score "
+                    "expert 26.09, 27.99, 25.17 vs poor 27.74, 29.34, 26.97 on seeds 0, 1, 2")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", seed_params())
+def test_both_drivers_withdraw_to_the_end_and_the_poor_push_loops_the_sigmoid(seed):
+    """The premises: both runs finish their withdrawal with finite physics, and the poor driver's push loops the
+    sigmoid (excess over the loop flag). Measured (seeds 0, 1, 2): the poor's largest loop excess 188, 195 and
+    191 mm (the expert's 180, 190 and 186 mm: it also pushes through loops, reducing only past 0.25 m)."""
+    comparison = seed_comparison(seed)
+    for name, run in comparison.runs.items():
+        assert run.finite, f"{name}: the physics went non-finite"
+        assert run.phase == "done", f"{name}: the withdrawal did not finish ({run.phase})"
+    assert comparison.scores["poor"].max_loop_excess_m > LOOP_FLAG_M
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", seed_params({seed: SLOWER_INSERTION for seed in SEEDS}))
+def test_expert_has_the_higher_progression_score_over_the_insertion(seed):
+    """The CoPS-like progression score over the insertion (T_ref = INSERTION_S) is higher for the expert. Not met
+    on any seed today (strict xfails, which fail once it is met so that the marks go): measured expert 26.09,
+    27.99, 25.17 vs poor 27.74, 29.34, 26.97 on seeds 0, 1, 2 (deepest progress 0.615, 0.641, 0.595 m vs 0.633,
+    0.657, 0.620 m). In 24 s the autopilot eases off and backs off to steer, while the poor driver pushes straight
+    on; neither has reduced a loop yet (the autopilot reduces past 0.25 m of excess)."""
+    expert, poor = compared(seed, "progression_score")
+    assert expert > poor
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", seed_params())
+def test_expert_moves_less_shaft_per_unit_of_tip_progress_over_the_insertion(seed):
+    """The 3D-CoPS-style chase efficiency (sum |shaft in/out| / sum |tip progress|, 0.5 s increments) over the
+    insertion is lower (nearer 1:1) for the expert. Measured expert 1.28, 1.29, 1.29 vs poor 1.30, 1.30, 1.31 on
+    seeds 0, 1, 2: a narrow margin, both drivers push through a loop of about the same size in these 24 s."""
+    expert, poor = compared(seed, "chase_efficiency")
+    assert expert < poor
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", seed_params())
+def test_expert_withdraws_the_shaft_slower(seed):
+    """The shaft's mean withdrawal speed (inserted length withdrawn / withdrawal time) is lower for the expert.
+    Measured on seeds 0, 1, 2: expert 20.0 mm/s (withdrawal 38.7, 40.6, 38.0 s) vs poor 80.0 mm/s (10.0, 10.4,
+    9.9 s): the two drivers' speeds, the hand following them. Along the colon (the CoRS-like net retraction /
+    withdrawal time, not compared, module doc) 2.5, 2.7, 2.9 vs 61.2, 61.3, 60.8 mm/s."""
+    expert, poor = compared(seed, "shaft_withdrawal_speed_m_s")
+    assert expert < poor
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", seed_params())
+def test_expert_inspects_more_of_the_wall_on_withdrawal(seed):
+    """During the withdrawal the expert inspects a larger fraction of the wall both drivers reached, counting only
+    while the scope is in the lumen. Measured (seeds 0, 1, 2; wall up to s = 0.615, 0.641, 0.595 m): expert 48.2,
+    37.9, 44.2 % vs poor 22.7, 26.2, 22.1 % (before the contact's shaft continuity the expert's scope left the lumen
+    and seed 2 failed: 8.8 %)."""
+    expert, poor = compared(seed, "withdrawal_inspected_fraction")
+    assert expert > poor
