@@ -208,7 +208,7 @@ class ColonMaterial:
     #: (`project_pelvic_floor`). Without it nothing stopped a pleated sigmoid, pulled back by a withdrawing shaft,
     #: from sliding down past the rectum and out beside the anus, where the straight shaft outside the body met it
     #: (measured, bench/autopilot.py --root sigmoid transverse, seed 1 at 66 s: rings 44-73 up to 0.14 m behind
-    #: the anal verge, links at 8x rest, wall particles at 33 m/s). "" or a name not among the segments: no floor.
+    #: the anal verge, links at 8x rest, wall particles at 33 m/s). "": no floor.
     pelvic_floor_segment: str = "anal_canal"
     #: Segments the pelvic floor does not hold: the anal canal passes through it, and the rectum lies on it, held by
     #: its fascia (its tethers). Holding the rectum too made the plane fight the scope's contact where a bent tip
@@ -698,17 +698,23 @@ def _pelvic_floor(material: ColonMaterial, segment_names: tuple, ring_segment: n
     """(point (3,), normal (3,), depth (N,)) of the pelvic floor (ColonMaterial.pelvic_floor_segment): through the
     centre of the segment's last ring, normal along the segment's axis (first ring centre to last) into the body;
     each particle's depth is the smaller of 0 and its rest depth (rest_position_m (N, 3)), -inf (free) in
-    `material.pelvic_floor_free_segments`. A zero normal: none."""
+    `material.pelvic_floor_free_segments`; ring_segment (R,) ring -> index into segment_names. A zero normal: none.
+    Raises ValueError naming the field for a segment name that is not among segment_names."""
     name = material.pelvic_floor_segment
-    rings = np.flatnonzero(ring_segment == segment_names.index(name)) if name in segment_names else np.zeros(0, int)
+    for field_name, names in (("pelvic_floor_segment", (name,) if name else ()),
+                              ("pelvic_floor_free_segments", material.pelvic_floor_free_segments)):
+        unknown = [n for n in names if n not in segment_names]
+        if unknown:
+            raise ValueError(f"ColonMaterial.{field_name}: {unknown[0]!r} is not a segment "
+                             f"(expected one of {', '.join(segment_names)})")
+    rings = np.flatnonzero(ring_segment == segment_names.index(name)) if name else np.zeros(0, int)
     if rings.size < 2:
         return np.zeros(3), np.zeros(3), np.zeros(rest_position_m.shape[0])
     point = ring_centre_m[rings[-1]].copy()
     axis = point - ring_centre_m[rings[0]]
     normal = axis / max(float(np.linalg.norm(axis)), _TINY_M)
     depth = np.minimum((rest_position_m - point) @ normal, 0.0)
-    free = np.isin(ring_segment, [segment_names.index(n) for n in material.pelvic_floor_free_segments
-                                  if n in segment_names])
+    free = np.isin(ring_segment, [segment_names.index(n) for n in material.pelvic_floor_free_segments])
     p = rest_position_m.shape[0] // ring_segment.shape[0]
     depth[np.repeat(free, p)] = -np.inf
     return point, normal, depth

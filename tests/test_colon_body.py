@@ -500,3 +500,5 @@ def test_the_pelvic_floor_stops_a_sigmoid_pulled_toward_the_anus(asset):
     print(f"deepest behind the pelvic floor: {-1e3 * with_floor:.2f} mm with it, {-1e3 * without:.1f} mm without")
     assert without < -0.010
     assert with_floor > -0.0005
+    with pytest.raises(ValueError, match="pelvic_floor_segment.*'anal-canal'"):
+        pulled("anal-canal")
