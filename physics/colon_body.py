@@ -674,16 +674,23 @@ def _tether_slack(material: ColonMaterial, segment_names: tuple, ring_segment: n
     return slack
 
 
+def _segment_indices(field_name: str, names, segment_names: tuple) -> list[int]:
+    """Indices into segment_names of the segment `names` a ColonMaterial field lists; ValueError naming the field
+    and the valid names for one that is not a segment."""
+    for name in names:
+        if name not in segment_names:
+            raise ValueError(f"ColonMaterial.{field_name}: {name!r} is not a segment "
+                             f"(expected one of {', '.join(segment_names)})")
+    return [segment_names.index(name) for name in names]
+
+
 def _tether_root_offsets(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray,
                          ring_centre_m: np.ndarray) -> np.ndarray:
     """(R, 3) each ring's rest centre minus its root point (zero outside `material.tether_root_segments`): the
     nearest point of the chord between the segment's first and last ring centres (`ring_centre_m` (R, 3))."""
     offset = np.zeros_like(ring_centre_m)
-    for name in material.tether_root_segments:
-        if name not in segment_names:
-            raise ValueError(f"ColonMaterial.tether_root_segments: {name!r} is not a segment "
-                             f"(expected one of {', '.join(segment_names)})")
-        rings = np.flatnonzero(ring_segment == segment_names.index(name))
+    for seg in _segment_indices("tether_root_segments", material.tether_root_segments, segment_names):
+        rings = np.flatnonzero(ring_segment == seg)
         if rings.size < 2:
             continue
         a, b = ring_centre_m[rings[0]], ring_centre_m[rings[-1]]
@@ -701,20 +708,17 @@ def _pelvic_floor(material: ColonMaterial, segment_names: tuple, ring_segment: n
     `material.pelvic_floor_free_segments`; ring_segment (R,) ring -> index into segment_names. A zero normal: none.
     Raises ValueError naming the field for a segment name that is not among segment_names."""
     name = material.pelvic_floor_segment
-    for field_name, names in (("pelvic_floor_segment", (name,) if name else ()),
-                              ("pelvic_floor_free_segments", material.pelvic_floor_free_segments)):
-        unknown = [n for n in names if n not in segment_names]
-        if unknown:
-            raise ValueError(f"ColonMaterial.{field_name}: {unknown[0]!r} is not a segment "
-                             f"(expected one of {', '.join(segment_names)})")
-    rings = np.flatnonzero(ring_segment == segment_names.index(name)) if name else np.zeros(0, int)
+    floor = _segment_indices("pelvic_floor_segment", (name,) if name else (), segment_names)
+    free_segments = _segment_indices("pelvic_floor_free_segments", material.pelvic_floor_free_segments,
+                                     segment_names)
+    rings = np.flatnonzero(ring_segment == floor[0]) if floor else np.zeros(0, int)
     if rings.size < 2:
         return np.zeros(3), np.zeros(3), np.zeros(rest_position_m.shape[0])
     point = ring_centre_m[rings[-1]].copy()
     axis = point - ring_centre_m[rings[0]]
     normal = axis / max(float(np.linalg.norm(axis)), _TINY_M)
     depth = np.minimum((rest_position_m - point) @ normal, 0.0)
-    free = np.isin(ring_segment, [segment_names.index(n) for n in material.pelvic_floor_free_segments])
+    free = np.isin(ring_segment, free_segments)
     p = rest_position_m.shape[0] // ring_segment.shape[0]
     depth[np.repeat(free, p)] = -np.inf
     return point, normal, depth
