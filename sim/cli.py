@@ -151,17 +151,23 @@ def colon_show(source, seed, out_path) -> None:
 @click.option("--workers", "-j", type=int, default=None, help="Processes (default: one per core).")
 @click.option("--no-pictures", is_flag=True, help="Skip the PNGs (much faster).")
 @click.option("--dpi", type=int, default=100, show_default=True, help="Resolution of the pictures.")
-def score(dirs, out_dir, workers, no_pictures, dpi) -> None:
+@click.option("--cohort", "cohort_path", type=click.Path(exists=True, dir_okay=False),
+              help="Reference cohort JSON for the progression and retraction composites (default: the shipped "
+                   "colosim expert cohort, assets/cohorts/colosim_expert.json).")
+@click.option("--no-cohort", is_flag=True, help="No composites (they need a reference cohort).")
+def score(dirs, out_dir, workers, no_pictures, dpi, cohort_path, no_cohort) -> None:
     """Score recorded procedures without anatomy. Each DIR is a procedure folder (X/Y/Z/T.txt, LogFile_P.txt) or a
     folder of them; a coverage.npz / forces.npz beside a log (written by a session) adds coverage and forces."""
     from sim.scoring.batch import BatchOptions, find_cases, score_folders
+    from sim.scoring.cohort import expert_cohort_path, load_cohorts
 
     try:
         cases = find_cases(dirs)
-    except FileNotFoundError as exc:
+        cohorts = {} if no_cohort else load_cohorts(cohort_path or expert_cohort_path())
+    except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    result = score_folders(cases, out_dir, workers=workers, options=BatchOptions(pictures=not no_pictures, dpi=dpi),
-                           progress=True)
+    options = BatchOptions(pictures=not no_pictures, dpi=dpi, cohorts=cohorts)
+    result = score_folders(cases, out_dir, workers=workers, options=options, progress=True)
     for outcome in result.outcomes:
         for message in outcome.warnings:
             click.echo(f"warning: {message}", err=True)

@@ -20,6 +20,7 @@ from sim.scoring.batch import (
     find_cases,
     score_folders,
 )
+from sim.scoring.cohort import expert_cohort_path, load_cohorts
 from sim.scoring.coverage import CoverageAccumulator, CoverageConfig, CoverageGrid
 
 PATH_LENGTH_M = 0.6
@@ -133,7 +134,8 @@ def test_cli_score_in_parallel_matches_serial(cases, tmp_path):
     root, _ = cases
     folders = [root / "good", root / "simulated"]
     serial = tmp_path / "serial"
-    score_folders(folders, serial, workers=1, options=BatchOptions(pictures=False), progress=False)
+    expert = load_cohorts(expert_cohort_path())  # what the command line scores composites against by default
+    score_folders(folders, serial, workers=1, options=BatchOptions(pictures=False, cohorts=expert), progress=False)
     runner = CliRunner()
     out = tmp_path / "parallel"
     result = runner.invoke(main, ["score", str(folders[0]), str(folders[1]), "--out", str(out), "-j", "2",
@@ -145,6 +147,26 @@ def test_cli_score_in_parallel_matches_serial(cases, tmp_path):
             (serial / name / "scores.json").read_text())
     assert (out / "scores.csv").read_text() == (serial / "scores.csv").read_text()
     assert not list(out.rglob("*.png"))
+    # The good case reaches the cecum: both composites are scored, against the named cohort.
+    good = json.loads((out / "good" / "scores.json").read_text())["scores"]
+    for section, key in (("insertion", "progression_composite"), ("withdrawal", "retraction_composite")):
+        assert isinstance(good[section][key], float) and good[section]["cohort"] == expert[
+            "progression" if section == "insertion" else "retraction"].name, key
+
+
+def test_cli_score_cohort_options(cases, tmp_path):
+    root, _ = cases
+    case = str(root / "good")
+    result = CliRunner().invoke(main, ["score", case, "--out", str(tmp_path / "none"), "--no-pictures", "-j", "1",
+                                       "--no-cohort"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "none" / "good" / "scores.json").read_text())["scores"]
+    assert scores["withdrawal"]["retraction_composite"] is None and scores["withdrawal"]["cohort"] is None
+    bad = tmp_path / "cohort.json"
+    bad.write_text('{"withdrawal": {}}')
+    result = CliRunner().invoke(main, ["score", case, "--out", str(tmp_path / "bad"), "--cohort", str(bad)])
+    assert result.exit_code != 0
+    assert "cohort.json: unknown section(s) withdrawal; expected progression, retraction" in result.output
 
 
 def test_cli_score_reports_bad_cases_and_fails(cases, tmp_path):
@@ -224,7 +246,7 @@ def test_live_scorer_report_agrees_with_colosim_score_of_its_recording(live_sess
 
     scene, live, folder, _ = live_session
     live_scores = live.report().to_dict()
-    outcome = score_case(folder, tmp_path / "case", "case", BatchOptions(pictures=False))
+    outcome = score_case(folder, tmp_path / "case", "case", BatchOptions(pictures=False, cohorts=live.cohorts))
     assert outcome.error is None, outcome.error
     batch_scores = json.loads((tmp_path / "case" / "scores.json").read_text())["scores"]
     # Coverage goes through coverage.npz unchanged.
@@ -245,6 +267,10 @@ def test_live_scorer_report_agrees_with_colosim_score_of_its_recording(live_sess
         live_scores["insertion"]["progression_score"], abs=0.01)
     assert batch_scores["insertion"]["travel_length_m"] == pytest.approx(
         live_scores["insertion"]["travel_length_m"], abs=1e-4)
+    # The composites, against the same (shipped expert) cohort.
+    for section, key in (("insertion", "progression_composite"), ("withdrawal", "retraction_composite")):
+        assert live_scores[section][key] is not None, key
+        assert batch_scores[section][key] == pytest.approx(live_scores[section][key], rel=1e-3, abs=1e-3), key
 
 
 def test_live_scorer_runs_coverage_at_10_hz_and_fills_the_hud(live_session):

@@ -14,13 +14,17 @@ import pytest
 from sim.logs import CoordinateLogWriter, EventLabel, read_coordinate_log
 from sim.scoring import (
     LoopConfig,
+    MeasureReference,
     ProgressionConfig,
     ReferenceCohort,
     RetractionConfig,
     ScoreSamples,
     analyse_loops,
     build_reference_path,
+    cohort_composite,
+    fit_cohort,
     inserted_length_from_coils,
+    load_cohorts,
     progress_along,
     reference_from_centreline,
     samples_from_log,
@@ -28,6 +32,7 @@ from sim.scoring import (
     score_retraction,
     score_samples,
 )
+from sim.scoring.cohort import PROGRESSION_ORIENTATION, RETRACTION_ORIENTATION, expert_cohort_path
 
 MM = 1e-3
 
@@ -170,6 +175,35 @@ def test_progress_window_does_not_jump_to_a_touching_limb():
     s = progress_along(path, tip)
     np.testing.assert_allclose(s, x, atol=1e-12)
 
+
+
+def test_shaft_walk_keeps_the_tip_on_its_limb_where_the_tip_alone_strays():
+    # A hairpin path from the anal verge at the origin: out 0.3 m along x (s = x), across 30 mm at x = 0.3
+    # (s 0.30-0.33), back along y = 30 mm (s = 0.63 - x). The shaft lies on the x axis; the tip is bent 25 mm
+    # toward the return limb (the colon displaced from the rest path); coil 0 is the tip, coils 1-5 lie 0.1 m
+    # apart behind it on the axis (those past the verge, x < 0, are outside).
+    # In to x = 0.29 with the tip on the axis, bent over 1 s, then out to x = 0.05 at 20 mm/s.
+    path = reference_from_centreline(np.array([[0, 0, 0], [0.3, 0, 0], [0.3, 0.03, 0], [0, 0.03, 0]]))
+    t = np.arange(0.0, 29.0, 0.25)
+    x = piecewise([0, 14.5, 15.5, 27.5], [0.0, 0.29, 0.29, 0.05], t)
+    y = piecewise([0, 14.5, 15.5, 27.5], [0.0, 0.0, 0.025, 0.025], t)
+    tip = np.stack([x, y, 0 * t], axis=1)
+    coils = np.repeat(tip[:, None, :], 6, axis=1)
+    coils[:, 1:, 1] = 0.0
+    coils[:, 1:, 0] -= 0.1 * np.arange(1, 6)
+    # Tip alone: at (0.29, 25 mm) the turn (s 0.30-0.33, 10 mm away) and then the return limb (5 mm away) fall
+    # inside the ±40 mm window one after the other, and s follows the return limb out: s = 0.63 - x, 0.58 at
+    # x = 0.05, where the tip is 0.53 m from the turn along the shaft it hangs on.
+    alone = progress_along(path, tip)
+    assert alone[-1] == pytest.approx(0.63 - 0.05, abs=1e-9)
+    # Shaft walk: the coils on the axis project at s = x - 0.1 k; the tip's (and coil 0's) window ends at
+    # coil 1's s + |tip - coil 1| + 40 mm = x - 0.1 + 0.103 + 0.04, before the turn for x < 0.257, so there the tip
+    # projects onto the outward limb, s = x, on the way in and on the way out (near the turn it may take the turn,
+    # 10 mm from the bent tip: the walk allows for a shaft cutting corners).
+    walked = progress_along(path, tip, coils_m=coils, anal_verge_m=np.zeros(3))
+    short = x < 0.25
+    np.testing.assert_allclose(walked[short], x[short], atol=1e-9)
+    assert short[-1] and (~short).any()
 
 # --- chase efficiency, shaft movement without progression, excess length, straightening ---------------------------
 
@@ -339,6 +373,66 @@ def test_withdrawal_measures_by_hand():
     assert score_retraction(samples, s, cohort=cohort).retraction_composite == pytest.approx(-0.4)
     json_clean(result.to_dict())
 
+
+
+def test_cohort_fit_by_hand():
+    # Measure a over three procedures: 1, 2, 3 (mean 2, sd 1); b: 10, 10, 16 (mean 12, sd sqrt((4 + 4 + 16) / 2)
+    # = sqrt(12)). z-scores: a -1, 0, 1; b -1/sqrt(3), -1/sqrt(3), 2/sqrt(3).
+    rows = [{"a": 1.0, "b": 10.0}, {"a": 2.0, "b": 10.0}, {"a": 3.0, "b": 16.0}]
+    mean = fit_cohort("hand", rows, {"a": 1.0, "b": -1.0}, "mean")
+    assert mean.measures["a"] == MeasureReference(2.0, 1.0, 0.5)
+    assert mean.measures["b"].mean == pytest.approx(12.0)
+    assert mean.measures["b"].sd == pytest.approx(math.sqrt(12.0))
+    assert mean.measures["b"].loading == -0.5
+    # Third procedure: 0.5 * 1 - 0.5 * 2 / sqrt(3).
+    assert cohort_composite(rows[2], mean) == pytest.approx(0.5 - 1.0 / math.sqrt(3.0))
+    # PC1 of two standardised measures with a positive correlation (here 3 / sqrt(12) = 0.87) is (1, 1) / sqrt(2),
+    # oriented to agree with the orientation: composite of the third procedure (1 + 2 / sqrt(3)) / sqrt(2).
+    pc1 = fit_cohort("hand", rows, {"a": 1.0, "b": 1.0}, "pc1")
+    assert [pc1.measures[m].loading for m in "ab"] == pytest.approx([1 / math.sqrt(2.0)] * 2)
+    assert cohort_composite(rows[2], pc1) == pytest.approx((1.0 + 2.0 / math.sqrt(3.0)) / math.sqrt(2.0))
+    flipped = fit_cohort("hand", rows, {"a": -1.0, "b": -1.0}, "pc1")
+    assert [flipped.measures[m].loading for m in "ab"] == pytest.approx([-1 / math.sqrt(2.0)] * 2)
+    # The cohort's own procedures average to 0 (z-scores against their own mean).
+    assert np.mean([cohort_composite(r, pc1) for r in rows]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_cohort_errors_name_the_procedure_measure_file_and_section(tmp_path):
+    with pytest.raises(ValueError, match=r"seed 7 has no value for b"):
+        fit_cohort("c", [{"a": 1.0, "b": 2.0}, {"a": 2.0, "b": None}], {"a": 1, "b": 1}, labels=["seed 6", "seed 7"])
+    with pytest.raises(ValueError, match=r"b is 2 in every procedure; it has no spread"):
+        fit_cohort("c", [{"a": 1.0, "b": 2.0}, {"a": 2.0, "b": 2.0}], {"a": 1, "b": 1})
+    with pytest.raises(ValueError, match="at least two procedures"):
+        fit_cohort("c", [{"a": 1.0}], {"a": 1})
+    bad = tmp_path / "cohort.json"
+    bad.write_text('{"retraction": {"name": "x",\n "measures": {"retraction_efficiency": {"mean": 1}}}}')
+    with pytest.raises(ValueError, match=r"cohort.json: section 'retraction': expected"):
+        load_cohorts(bad)
+    bad.write_text('{"progression": {}}\n}')
+    with pytest.raises(ValueError, match=r"cohort.json: not JSON \(line 2"):
+        load_cohorts(bad)
+    bad.write_text('{"retractoin": {}}')
+    with pytest.raises(ValueError, match=r"unknown section\(s\) retractoin"):
+        load_cohorts(bad)
+
+
+def test_the_shipped_expert_cohort_is_the_statistics_of_the_procedures_it_lists():
+    # assets/cohorts/colosim_expert.json keeps the measures of every procedure it was fitted on
+    # (scripts/make_expert_cohort.py): refitting them gives the file's figures, and it was not fitted on the seeds
+    # tests/test_expert_vs_poor.py scores against it.
+    path = expert_cohort_path()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    cohorts = load_cohorts(path)
+    procedures = data["about"]["procedures"]
+    assert len(procedures) >= 5
+    assert not {p["seed"] for p in procedures} & {0, 1, 2}
+    for section, orientation, method in (("progression", PROGRESSION_ORIENTATION, "mean"),
+                                         ("retraction", RETRACTION_ORIENTATION, "pc1")):
+        refit = fit_cohort(cohorts[section].name, [p[section] for p in procedures], orientation, method)
+        assert set(cohorts[section].measures) == set(orientation)
+        for name, ref in cohorts[section].measures.items():
+            assert (ref.mean, ref.sd, ref.loading) == pytest.approx(
+                (refit.measures[name].mean, refit.measures[name].sd, refit.measures[name].loading), rel=1e-9)
 
 def test_net_withdrawal_time_excludes_intervention_windows():
     # Polyp at 50 s and Biopsy at 58 s with ±5 s windows: [45, 55] ∪ [53, 63] = [45, 63] -> 18 s excluded;

@@ -174,7 +174,7 @@ class Autopilot:
         self._wheel_lr = 0.0
         self._last_t = None
         self._history: list[tuple[float, float, float]] = []  # (t, depth, tip_s) for stall detection
-        self._withdraw_t0 = 0.0
+        self._withdraw_t0: float | None = None
         self._start_t = 0.0
         self._back_off_until = 0.0
         self._stiffness = 1.0
@@ -186,6 +186,11 @@ class Autopilot:
     @property
     def phase(self) -> str:
         return self.status.phase
+
+    @property
+    def withdrawal_start_s(self) -> float | None:
+        """Time (s) the withdrawal began (at the cecum or at `insertion_limit_s`); None before it."""
+        return self._withdraw_t0
 
     # ----------------------------------------------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 
 The same code scores a live session, a replay and a recorded case with no anatomy: everything starts from a
 `ScoreSamples` (`samples_from_log` for a coordinate log), a `ReferencePath` (`build_reference_path`) and the tip's
-progress along it (`progress_along`). Modules:
+progress along it (`samples_progress`: the shaft walked from the anal verge to the tip). Modules:
 
 - `samples`: the sample stream, the CCD inserted-length rule, shared signal helpers;
-- `reference_path`: reference colon path and windowed progress;
+- `reference_path`: reference colon path and the tip's progress along it;
 - `progression`: `progression_score` (CoPS-like), CIT, segment times, regressions, 3D-CoPS-style measures;
-- `retraction`: CoRS-like withdrawal measures, WT / net WT, reference-cohort composites;
+- `retraction`: CoRS-like withdrawal measures, WT / net WT;
+- `cohort`: reference cohorts (fitting, the shipped expert cohort) and the composites scored against them;
 - `loops`: excess length, frontal self-crossings, alpha / N / transverse loops, episodes, paradoxical motion;
 - `safety`: wall forces, excessive-pressure episodes, pain index and percent of time in pain;
 - `coverage`: seen / inspected mucosa by ray casting against the deformed wall (needs the anatomy; its result is
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.scoring.cohort import MeasureReference, ReferenceCohort, cohort_composite, fit_cohort, load_cohorts
 from sim.scoring.coverage import CoverageConfig, CoverageResult
 from sim.scoring.loops import LoopAnalysis, LoopConfig, LoopEpisode, analyse_loops
 from sim.scoring.progression import ProgressionConfig, ProgressionResult, score_progression
@@ -35,15 +37,9 @@ from sim.scoring.reference_path import (
     reference_from_centreline,
     reference_from_scope_shape,
     reference_from_withdrawal,
+    samples_progress,
 )
-from sim.scoring.retraction import (
-    MeasureReference,
-    ReferenceCohort,
-    RetractionConfig,
-    RetractionResult,
-    cohort_composite,
-    score_retraction,
-)
+from sim.scoring.retraction import RetractionConfig, RetractionResult, score_retraction
 from sim.scoring.safety import SafetyConfig, SafetyResult, score_safety
 from sim.scoring.samples import ScoreSamples, inserted_length_from_coils, samples_from_log
 
@@ -93,19 +89,23 @@ def score_samples(
     retraction_cohort: ReferenceCohort | None = None,
     safety_config: SafetyConfig | None = None,
     coverage: CoverageResult | None = None,
+    turn_time_s: float | None = None,
 ) -> ScoreReport:
     """Score a whole procedure: reference path (centreline if given, else from the recording), progress, loops,
     insertion and withdrawal measures, safety. centreline_m: (M, 3) anal verge -> cecum in the samples' frame.
     coverage: the procedure's coverage (from a `CoverageAccumulator`), carried into the report as it is.
+    turn_time_s: a timed procedure that did not reach the cecum (`AutopilotConfig.insertion_limit_s`): the insertion
+    ends and the withdrawal begins here, as they would at a ``Cecum`` event (ignored when there is one).
 
     Raises ValueError for a recording with neither a centreline nor a ``Cecum`` event (no reference path)."""
     reference = build_reference_path(samples, centreline_m)
-    s_m = progress_along(reference, samples.tip_m)
+    s_m = samples_progress(reference, samples)
     loops = analyse_loops(samples, s_m, loop_config)
+    turn = None if samples.cecum_time_s() is not None else turn_time_s
     progression = score_progression(
-        samples, reference, s_m, progression_config, loops=loops, cohort=progression_cohort
+        samples, reference, s_m, progression_config, loops=loops, cohort=progression_cohort, insertion_end_s=turn
     )
-    retraction = score_retraction(samples, s_m, retraction_config, cohort=retraction_cohort)
+    retraction = score_retraction(samples, s_m, retraction_config, cohort=retraction_cohort, cecum_time_s=turn)
     safety = score_safety(samples, loops, safety_config)
     return ScoreReport(reference, progression, retraction, loops, safety, coverage, s_m)
 
@@ -131,12 +131,15 @@ __all__ = [
     "analyse_loops",
     "build_reference_path",
     "cohort_composite",
+    "fit_cohort",
+    "load_cohorts",
     "inserted_length_from_coils",
     "progress_along",
     "reference_from_centreline",
     "reference_from_scope_shape",
     "reference_from_withdrawal",
     "samples_from_log",
+    "samples_progress",
     "score_progression",
     "score_retraction",
     "score_samples",

@@ -29,7 +29,7 @@ import math
 import multiprocessing
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from sim.logs.coordinate_log import TIME_FILE, CoordinateLogError, read_coordinate_log
+from sim.scoring.cohort import ReferenceCohort
 from sim.scoring.coverage import CoverageResult
 from sim.scoring.samples import FORCE_FIELDS, interpolate_finite, samples_from_log
 
@@ -51,10 +52,13 @@ _CSV_SKIP_KEYS = ("per_segment",)
 
 @dataclass(frozen=True)
 class BatchOptions:
-    """pictures: write the PNGs (most of the time per case); dpi of the pictures."""
+    """pictures: write the PNGs (most of the time per case); dpi of the pictures; cohorts: the reference cohorts
+    the composites are scored against, by section ("progression", "retraction"; `sim.scoring.cohort.load_cohorts`),
+    none by default (the command line passes the shipped expert cohort)."""
 
     pictures: bool = True
     dpi: int = 100
+    cohorts: Mapping[str, ReferenceCohort] = field(default_factory=dict)
 
 
 @dataclass
@@ -196,7 +200,9 @@ def score_case(folder: Path | str, out_folder: Path | str, name: str,
             for key, values in _load_forces(folder, samples.t_s).items():
                 setattr(samples, key, values)
         coverage = CoverageResult.load(folder / COVERAGE_FILE) if (folder / COVERAGE_FILE).is_file() else None
-        report = score_samples(samples, centreline, coverage=coverage)
+        report = score_samples(samples, centreline, coverage=coverage,
+                               progression_cohort=options.cohorts.get("progression"),
+                               retraction_cohort=options.cohorts.get("retraction"))
         scores = report.to_dict()
         outcome.row = summary_row(scores)
         if options.pictures:

@@ -2,10 +2,11 @@
 date and, at the end, builds the same `ScoreReport` as the batch path (DESIGN.md, "Scoring": one stream of samples).
 
 Per physics step `update` is cheap: it keeps one score sample every `sample_interval_s` (default 1/60 s, the rate a
-session logs coils at), the tip's progress by a windowed projection of one point, and a coverage update every
-`CoverageConfig.update_interval_s` (0.1 s) of simulated time (the issue's >= 10 Hz). The report (`report`) is
-`score_samples` on the kept samples with the coverage accumulated so far, so a recording of the same samples scored
-by `colosim score` (with the ``coverage.npz`` / ``forces.npz`` that `save` writes) gives the same figures.
+session logs coils at), the tip's progress by walking the shaft's coils from the anal verge (`progress_along`), and
+a coverage update every `CoverageConfig.update_interval_s` (0.1 s) of simulated time (the issue's >= 10 Hz). The
+report (`report`) is `score_samples` on the kept samples with the coverage accumulated so far and the composites
+against the shipped expert cohort (`sim.scoring.cohort`), so a recording of the same samples scored by `colosim
+score` (with the ``coverage.npz`` / ``forces.npz`` that `save` writes) gives the same figures.
 
 What is scored: by default what the simulator knows, the rod's tip, its inserted length and the anal verge, with the
 colon's rest centreline as the reference path (the simulator's definition, metrics.md §1.2). With `as_recording`
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from sim.logs.coordinate_log import EventLabel
 from sim.scoring.batch import COVERAGE_FILE, FORCES_FILE, SCORES_JSON
+from sim.scoring.cohort import ReferenceCohort, expert_cohort_path, load_cohorts
 from sim.scoring.coverage import INSERTION, WITHDRAWAL, CoverageAccumulator, CoverageConfig, CoverageGrid
 from sim.scoring.reference_path import progress_along, reference_from_centreline
 from sim.scoring.samples import FORCE_FIELDS, ScoreSamples, estimate_anal_verge, inserted_length_from_coils
@@ -36,8 +39,11 @@ class LiveScorer:
     """Scores a session step by step (module doc). scene: `sim.scene.Scene`."""
 
     def __init__(self, scene, *, coverage_config: CoverageConfig | None = None,
-                 sample_interval_s: float = 1.0 / SAMPLE_RATE_HZ, as_recording: bool = False):
+                 sample_interval_s: float = 1.0 / SAMPLE_RATE_HZ, as_recording: bool = False,
+                 cohorts: Mapping[str, ReferenceCohort] | None = None):
         self.scene = scene
+        # The report's composites are scored against these (by section); by default the shipped expert cohort.
+        self.cohorts = load_cohorts(expert_cohort_path()) if cohorts is None else dict(cohorts)
         self.sample_interval_s = float(sample_interval_s)
         self.as_recording = as_recording
         if coverage_config is None:
@@ -84,15 +90,18 @@ class LiveScorer:
             self._next_sample_t = (t if self._next_sample_t == -math.inf else self._next_sample_t) + \
                 self.sample_interval_s
             tip = np.asarray(rod.tip_position_m, dtype=float).copy()
+            coils = np.asarray(rod.coil_positions_m, dtype=float).copy()
             self._t.append(t)
             self._tip.append(tip)
-            self._coils.append(np.asarray(rod.coil_positions_m, dtype=float).copy())
+            self._coils.append(coils)
             self._inserted.append(float(rod.inserted_length_m))
             values = (tip_force, shaft_force, float(outputs.max_tether_force_N), float(rod.handle_axial_force_N))
             for name, value in zip(FORCE_FIELDS, values):
                 self._forces[name].append(value)
             start = None if math.isnan(self.s_m) else self.s_m
-            self.s_m = float(progress_along(self._reference, tip[None, :], s_start_m=start)[0])
+            self.s_m = float(progress_along(self._reference, tip[None, :], s_start_m=start, coils_m=coils[None],
+                                            anal_verge_m=self.anal_verge_m,
+                                            inserted_length_m=np.array([rod.inserted_length_m]))[0])
             self._last = {"inserted_m": float(rod.inserted_length_m), "tip_force_N": tip_force,
                           "tether_force_N": float(outputs.max_tether_force_N)}
         if t >= self._next_coverage_t - eps:
@@ -138,7 +147,9 @@ class LiveScorer:
         from sim.scoring import score_samples
 
         centreline = None if self.as_recording else self.centreline_m
-        return score_samples(self.samples(), centreline, coverage=self.coverage.result(), **score_options)
+        options = {"progression_cohort": self.cohorts.get("progression"),
+                   "retraction_cohort": self.cohorts.get("retraction"), **score_options}
+        return score_samples(self.samples(), centreline, coverage=self.coverage.result(), **options)
 
     def save(self, folder: Path | str) -> list[Path]:
         """Write ``coverage.npz`` and ``forces.npz`` into a recording's folder (what `colosim score` reads). Times

@@ -20,7 +20,7 @@ values are NOT comparable with CoPS points or 3D-CoPS scores (hence the names).
   ``SM0 = Σ|Δℓ_ins| · 1[|Δs| < 1 mm]``; looping time = time integral of the loop indicator (`loops`), all over the
   insertion phase. TP, CE and SM0 take increments on a fixed time grid (`increment_step_s`, default 0.5 s) rather
   than sample to sample: "|Δs| < 1 mm" per sample would mean "always" at 60 Hz and "rarely" at 5 Hz.
-- Composite (`progression_composite`): a reference cohort's z-scores and loadings (`retraction.cohort_composite`);
+- Composite (`progression_composite`): a reference cohort's z-scores and loadings (`sim.scoring.cohort`);
   None without a cohort (metrics.md: expert cohort, signs so that expert-like is positive).
 """
 
@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from sim.logs.coordinate_log import EventLabel
+from sim.scoring.cohort import ReferenceCohort, cohort_composite
 from sim.scoring.loops import LoopAnalysis, LoopConfig, analyse_loops
 from sim.scoring.reference_path import ReferencePath
-from sim.scoring.retraction import ReferenceCohort, cohort_composite
 from sim.scoring.samples import ScoreSamples, increment_grid, interpolate_finite, optional_float, zigzag_swings
 
 #: T_ref defaults of metrics.md §1.2: clinical-like cases 1200 s (a phantom task would use e.g. 600 s).
@@ -159,12 +159,15 @@ def score_progression(
     cohort: ReferenceCohort | None = None,
     landmark_s_m: Mapping[str, float] | None = None,
     cecum_time_s: float | None = None,
+    insertion_end_s: float | None = None,
 ) -> ProgressionResult:
     """Insertion measures of `samples` against `reference`. s_m: (N,) progress (`progress_along`).
 
     loops: a precomputed `analyse_loops` result (computed here with `loop_config` if None). landmark_s_m: ordered
     name -> arc length (m) of centreline landmarks for segment times (used instead of the flexure events).
-    cecum_time_s: overrides the first ``Cecum`` event (a live session's own cecum detection).
+    cecum_time_s: overrides the first ``Cecum`` event (a live session's own cecum detection). insertion_end_s: where
+    the insertion ends when the cecum was not reached (a timed procedure's turn to the withdrawal; default the last
+    sample, everything counting as insertion).
     """
     config = config or ProgressionConfig()
     t = samples.t_s
@@ -173,7 +176,7 @@ def score_progression(
     t0 = samples.start_time_s()
     t_c = samples.cecum_time_s() if cecum_time_s is None else cecum_time_s
     reached = t_c is not None
-    t_ins_end = t_c if reached else float(t[-1])
+    t_ins_end = t_c if reached else float(t[-1] if insertion_end_s is None else insertion_end_s)
 
     with np.errstate(invalid="ignore"):
         p = np.clip(s / length, 0.0, 1.0)

@@ -8,8 +8,22 @@ Sources, in order of preference:
    reversed, resampled every 5 mm. A withdrawal path retraces itself where the tip went back and forth, so its
    length overestimates the colon's; it is the last resort the spec names, not a good reference.
 
-`progress_along` projects the tip on the path but searches only within ±40 mm of the previous progress, so the
-projection cannot jump between limbs of the colon that touch (sigmoid loops, flexures).
+Progress (`progress_along`, `samples_progress`): the arc length of the tip's projection on the path, searched in a
+window so that it cannot jump between limbs of the colon that touch (sigmoid loops, flexures):
+
+- Tip only (metrics.md §1.2): within ±40 mm of the previous sample's progress. Its weakness is memory: once the
+  tip passes close to another limb while the colon is displaced from the path (the path is the rest centreline,
+  the colon moves), the window follows that limb and keeps to it. Measured on the autopilot's withdrawal (seed 0,
+  tests/test_expert_vs_poor.py): s climbed from 0.40 to 0.52 m down the sigmoid's far limb, its tip 3-10 mm from
+  that limb's rest centreline, while the shaft came out from 0.36 to 0.03 m. The shaft walk puts it at 0.40 m
+  falling to 0.03 m, never more than 0.055 m ahead of the inserted length (seeds 0 and 1).
+- Shaft walk (when the samples have coils and an anal verge): each sample starts afresh at the verge (s = 0)
+  and walks the shaft's in-body coils to the tip, each point searched from `SHAFT_BACK_SLACK_M` behind the one
+  before it to that one's s plus the shaft length between them plus `SHAFT_FORWARD_SLACK_M`. The shaft lies in
+  the lumen, so its progress grows toward the tip by at most about its own length; the tip is then where the
+  shaft leads, with no memory to go wrong. It is the scoring counterpart of the contact's shaft continuity
+  (physics/contact.py). When every coil is inside, the first step (verge to last coil) is the inserted length
+  minus the coils' span (the simulator's exact shaft), else the straight gap (the CCD rule's lower bound).
 """
 
 from __future__ import annotations
@@ -21,12 +35,25 @@ import numpy as np
 from numba import njit
 from scipy.ndimage import gaussian_filter1d
 
-from sim.scoring.samples import ScoreSamples, finite_coils, polyline_arc_length, shaft_point_at_verge
+from sim.scoring.samples import (
+    ScoreSamples,
+    finite_coils,
+    polyline_arc_length,
+    shaft_point_at_verge,
+    shaft_points_at_verge,
+)
 
 #: Resampling step of reference paths built from recordings (metrics.md §1.2).
 RESAMPLE_SPACING_M = 0.005
 #: Half-width of the progress search window (metrics.md §1.2).
 PROJECTION_WINDOW_M = 0.040
+#: Shaft walk (module doc): how far (m) a point of the shaft may project behind the point before it toward the
+#: anus. The shaft lies in the lumen, so s grows toward the tip; this allows for the colon's displacement from the
+#: rest path the projection is made on.
+SHAFT_BACK_SLACK_M = 0.030
+#: Shaft walk: how much further along the colon (m) than the shaft's length between two points the next may
+#: project: the shaft cuts the inside of bends, so the path between two of its points is longer than the shaft.
+SHAFT_FORWARD_SLACK_M = 0.040
 #: Gaussian smoothing (s) of the withdrawal tip path used as the fallback reference.
 WITHDRAWAL_SMOOTHING_S = 2.0
 
@@ -162,58 +189,133 @@ def build_reference_path(
 
 
 @njit(cache=True)
-def _windowed_projection(points, s_nodes, tips, window, s_start):  # pragma: no cover - compiled
-    n = tips.shape[0]
+def _nearest_in_window(points, s_nodes, x, lo_s, hi_s):  # pragma: no cover - compiled
+    """s of the point of the polyline (points (M, 3), arc lengths s_nodes (M,)) nearest to x (3,) among those with
+    lo_s <= s <= hi_s (infinite bounds allowed). NaN if the window holds no part of the polyline."""
     m = points.shape[0]
+    k0 = max(np.searchsorted(s_nodes, lo_s, side="right") - 1, 0)
+    k1 = min(np.searchsorted(s_nodes, hi_s, side="left"), m - 1)
+    best_d2 = np.inf
+    best_s = np.nan
+    for k in range(k0, k1):
+        seg = s_nodes[k + 1] - s_nodes[k]
+        d0 = points[k + 1, 0] - points[k, 0]
+        d1 = points[k + 1, 1] - points[k, 1]
+        d2 = points[k + 1, 2] - points[k, 2]
+        u = ((x[0] - points[k, 0]) * d0 + (x[1] - points[k, 1]) * d1 + (x[2] - points[k, 2]) * d2) / (seg * seg)
+        # Only the part of the segment inside the window may be chosen.
+        u = min(max(u, max(0.0, (lo_s - s_nodes[k]) / seg)), min(1.0, (hi_s - s_nodes[k]) / seg))
+        e0 = points[k, 0] + u * d0 - x[0]
+        e1 = points[k, 1] + u * d1 - x[1]
+        e2 = points[k, 2] + u * d2 - x[2]
+        dist2 = e0 * e0 + e1 * e1 + e2 * e2
+        if dist2 < best_d2:
+            best_d2 = dist2
+            best_s = s_nodes[k] + u * seg
+    return best_s
+
+
+@njit(cache=True)
+def _distance(a, b):  # pragma: no cover - compiled
+    return math.sqrt((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2)
+
+
+@njit(cache=True)
+def _progress(points, s_nodes, tips, coils, verge, verge_segment, verge_u, verge_beyond, inserted, window, back,
+              forward, s_start):  # pragma: no cover - compiled
+    """`progress_along`'s loop. tips (N, 3); coils (N, K, 3) tip first (K = 0: no shaft); verge (3,); verge_segment,
+    verge_u, verge_beyond (N,): where the verge meets each sample's finite coils (`shaft_points_at_verge`,
+    segment -1 = no shaft walk); inserted (N,) m, NaN if unknown."""
+    n = tips.shape[0]
     out = np.full(n, np.nan)
     s_prev = s_start
+    finite = np.empty(coils.shape[1], dtype=np.int64)
     for i in range(n):
-        x0, x1, x2 = tips[i, 0], tips[i, 1], tips[i, 2]
-        if not (np.isfinite(x0) and np.isfinite(x1) and np.isfinite(x2)):
+        tip = tips[i]
+        if not (np.isfinite(tip[0]) and np.isfinite(tip[1]) and np.isfinite(tip[2])):
             continue
-        if np.isnan(s_prev):
-            lo_s, hi_s = -np.inf, np.inf
-            k0, k1 = 0, m - 1
-        else:
-            lo_s, hi_s = s_prev - window, s_prev + window
-            k0 = max(np.searchsorted(s_nodes, lo_s, side="right") - 1, 0)
-            k1 = min(np.searchsorted(s_nodes, hi_s, side="left"), m - 1)
-        best_d2 = np.inf
-        best_s = np.nan
-        for k in range(k0, k1):
-            seg = s_nodes[k + 1] - s_nodes[k]
-            d0 = points[k + 1, 0] - points[k, 0]
-            d1 = points[k + 1, 1] - points[k, 1]
-            d2 = points[k + 1, 2] - points[k, 2]
-            u = ((x0 - points[k, 0]) * d0 + (x1 - points[k, 1]) * d1 + (x2 - points[k, 2]) * d2) / (seg * seg)
-            # Only the part of the segment inside the window may be chosen.
-            u_lo = max(0.0, (lo_s - s_nodes[k]) / seg)
-            u_hi = min(1.0, (hi_s - s_nodes[k]) / seg)
-            u = min(max(u, u_lo), u_hi)
-            e0 = points[k, 0] + u * d0 - x0
-            e1 = points[k, 1] + u * d1 - x1
-            e2 = points[k, 2] + u * d2 - x2
-            dist2 = e0 * e0 + e1 * e1 + e2 * e2
-            if dist2 < best_d2:
-                best_d2 = dist2
-                best_s = s_nodes[k] + u * seg
-        out[i] = best_s
-        s_prev = best_s
+        m = 0
+        if verge_segment[i] >= 0:
+            for k in range(coils.shape[1]):
+                if np.isfinite(coils[i, k, 0]) and np.isfinite(coils[i, k, 1]) and np.isfinite(coils[i, k, 2]):
+                    finite[m] = k
+                    m += 1
+        lo, hi = -np.inf, np.inf
+        if m >= 2:
+            # Walk the shaft from the verge (s = 0) to the tip, each point searched from the one before it.
+            if verge_beyond[i]:
+                first = m - 1
+                # The shaft from the verge to the last coil: its exact length when the inserted length is known
+                # (the simulator's), else the straight gap (the CCD rule's lower bound).
+                arc = 0.0
+                for j in range(m - 1):
+                    arc += _distance(coils[i, finite[j]], coils[i, finite[j + 1]])
+                step = _distance(verge, coils[i, finite[first]])
+                if np.isfinite(inserted[i]):
+                    step = max(step, inserted[i] - arc)
+            else:
+                first = verge_segment[i]
+                a = coils[i, finite[first]]
+                crossing = a + verge_u[i] * (coils[i, finite[first + 1]] - a)
+                step = _distance(crossing, a)
+            s_walk = 0.0
+            for j in range(first, -1, -1):
+                point = coils[i, finite[j]]
+                s_walk = _nearest_in_window(points, s_nodes, point, s_walk - back, s_walk + step + forward)
+                step = _distance(point, tip)
+                if j > 0:
+                    step = _distance(point, coils[i, finite[j - 1]])
+            lo, hi = s_walk - back, s_walk + step + forward
+        elif not np.isnan(s_prev):
+            lo, hi = s_prev - window, s_prev + window
+        s = _nearest_in_window(points, s_nodes, tip, lo, hi)
+        out[i] = s
+        s_prev = s
     return out
 
 
 def progress_along(
-    path: ReferencePath, tip_m: np.ndarray, window_m: float = PROJECTION_WINDOW_M, s_start_m: float | None = None
+    path: ReferencePath,
+    tip_m: np.ndarray,
+    window_m: float = PROJECTION_WINDOW_M,
+    s_start_m: float | None = None,
+    *,
+    coils_m: np.ndarray | None = None,
+    anal_verge_m: np.ndarray | None = None,
+    inserted_length_m: np.ndarray | None = None,
 ) -> np.ndarray:
     """Progress s (arc length of the tip's projection on `path`) for each sample.
 
-    tip_m: (N, 3) in the path's frame. Each projection is searched only within ±`window_m` of the previous
-    sample's s (the first one over the whole path, or around `s_start_m` if given), so s moves continuously along
-    the colon and cannot jump to a limb that merely passes close by. A sample without a tip reading gives NaN and
-    leaves the window where it was. Returns (N,) in m, in [0, L].
+    tip_m: (N, 3) in the path's frame. Without a shaft, each projection is searched only within ±`window_m` of the
+    previous sample's s (the first one over the whole path, or around `s_start_m` if given), so s moves
+    continuously along the colon and cannot jump to a limb that merely passes close by (metrics.md §1.2).
+
+    With the shaft (coils_m (N, K, 3) tip first, NaN = no reading, and anal_verge_m (3,)), each sample's tip is
+    found by walking the shaft instead (module doc, "Shaft walk"); inserted_length_m (N,) (NaN = unknown) sizes the
+    first step when every coil is inside. A sample without a tip reading gives NaN and leaves the window where it
+    was. Returns (N,) in m, in [0, L].
     """
     tips = np.ascontiguousarray(np.asarray(tip_m, dtype=float).reshape(-1, 3))
+    n = len(tips)
     start = np.nan if s_start_m is None else float(s_start_m)
-    return _windowed_projection(
-        np.ascontiguousarray(path.points_m), np.ascontiguousarray(path.s_m), tips, float(window_m), start
+    if coils_m is not None and anal_verge_m is not None:
+        coils = np.ascontiguousarray(np.asarray(coils_m, dtype=float).reshape(n, -1, 3))
+        verge = np.ascontiguousarray(np.asarray(anal_verge_m, dtype=float).reshape(3))
+        hits = shaft_points_at_verge(coils, verge)
+        segment, u, beyond = hits.segment, hits.u, hits.beyond_last_coil
+        inserted = np.full(n, np.nan) if inserted_length_m is None else np.asarray(inserted_length_m, dtype=float)
+    else:
+        coils, verge = np.zeros((n, 0, 3)), np.zeros(3)
+        segment, u, beyond, inserted = np.full(n, -1), np.zeros(n), np.zeros(n, dtype=bool), np.full(n, np.nan)
+    return _progress(
+        np.ascontiguousarray(path.points_m), np.ascontiguousarray(path.s_m), tips, coils, verge,
+        np.ascontiguousarray(segment, dtype=np.int64), np.ascontiguousarray(u, dtype=float),
+        np.ascontiguousarray(beyond, dtype=np.bool_), np.ascontiguousarray(inserted, dtype=float), float(window_m),
+        SHAFT_BACK_SLACK_M, SHAFT_FORWARD_SLACK_M, start,
     )
+
+
+def samples_progress(path: ReferencePath, samples: ScoreSamples) -> np.ndarray:
+    """`progress_along` for `samples`, walking the shaft when the samples have coils and an anal verge. (N,) m."""
+    return progress_along(path, samples.tip_m, coils_m=samples.coils_m, anal_verge_m=samples.anal_verge_m,
+                          inserted_length_m=samples.inserted_length_m)

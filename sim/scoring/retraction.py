@@ -14,22 +14,20 @@ Our operational definitions (the published CoRS formulas are not public; these a
   and RE also skip the sample steps inside those windows (the CoRS paper's subgroup "without polypectomy or
   biopsy"), and RE then uses the net pull-back over the kept steps.
 
-Composite (`cohort_composite`): ``Σ_j w_j (f_j - μ_j) / σ_j`` with each measure's (mean μ, sd σ, loading w) from a
-reference cohort given as data (`ReferenceCohort`). No fitted values are shipped: without a cohort the composite
-is None. The loadings' signs carry the orientation (which direction is "better").
+Composite (`sim.scoring.cohort`): ``Σ_j w_j (f_j - μ_j) / σ_j`` with each measure's (mean μ, sd σ, loading w) from a
+reference cohort (`ReferenceCohort`; colosim's expert driver's is shipped, `cohort.expert_cohort_path`). Without a
+cohort the composite is None. The loadings' signs carry the orientation (which direction is "better").
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from sim.logs.coordinate_log import EventLabel
+from sim.scoring.cohort import ReferenceCohort, cohort_composite
 from sim.scoring.samples import ScoreSamples, optional_float
 
 #: Interventions whose surroundings are excluded from the net withdrawal time (exact label match, as in the CCD).
@@ -38,59 +36,6 @@ INTERVENTION_LABELS = tuple(
 )
 
 SECONDS_PER_MINUTE = 60.0
-
-
-# --- reference cohorts ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MeasureReference:
-    """One measure's statistics in a reference cohort: mean and standard deviation (the measure's units) and its
-    loading (weight, sign = orientation) in the composite."""
-
-    mean: float
-    sd: float
-    loading: float
-
-    def __post_init__(self):
-        if not self.sd > 0:
-            raise ValueError(f"a reference sd must be > 0, got {self.sd}")
-
-
-@dataclass(frozen=True)
-class ReferenceCohort:
-    """Statistics of a reference cohort: measure name (as in a result's `to_dict`) -> `MeasureReference`."""
-
-    name: str
-    measures: Mapping[str, MeasureReference]
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> ReferenceCohort:
-        """From ``{"name": ..., "measures": {"retraction_distance_m": {"mean": .., "sd": .., "loading": ..}}}``."""
-        return cls(
-            name=str(data.get("name", "")),
-            measures={key: MeasureReference(**value) for key, value in data["measures"].items()},
-        )
-
-    @classmethod
-    def from_json(cls, path: Path | str) -> ReferenceCohort:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "measures": {k: asdict(v) for k, v in self.measures.items()}}
-
-
-def cohort_composite(values: Mapping[str, float | None], cohort: ReferenceCohort | None) -> float | None:
-    """``Σ_j w_j (f_j - μ_j) / σ_j`` over the cohort's measures; None without a cohort or if a measure is missing."""
-    if cohort is None:
-        return None
-    total = 0.0
-    for name, ref in cohort.measures.items():
-        value = values.get(name)
-        if value is None or not math.isfinite(value):
-            return None
-        total += ref.loading * (value - ref.mean) / ref.sd
-    return total
 
 
 # --- intervals -----------------------------------------------------------------------------------------------------
@@ -181,9 +126,10 @@ def score_retraction(
 ) -> RetractionResult:
     """CoRS-like withdrawal measures. s_m: (N,) progress along the reference path (`progress_along`).
 
-    cecum_time_s defaults to the first ``Cecum`` event. Steps between samples are counted when both ends lie in
-    the withdrawal phase (and, with exclusions on, neither end lies in an excluded window); steps touching a
-    sample without a tip reading are skipped.
+    cecum_time_s: where the withdrawal starts, by default the first ``Cecum`` event; given for samples without one
+    (a timed procedure's turn, `score_samples`' turn_time_s), the result says the cecum was not reached. Steps
+    between samples are counted when both ends lie in the withdrawal phase (and, with exclusions on, neither end
+    lies in an excluded window); steps touching a sample without a tip reading are skipped.
     """
     config = config or RetractionConfig()
     t_c = samples.cecum_time_s() if cecum_time_s is None else cecum_time_s
@@ -211,7 +157,7 @@ def score_retraction(
     tr = float(np.sum(dx[step]))
     minutes = (net_wt if config.exclude_interventions_from_measures else wt) / SECONDS_PER_MINUTE
     result = RetractionResult(
-        cecum_reached=True,
+        cecum_reached=samples.cecum_time_s() is not None,
         withdrawal_start_s=float(t_c),
         withdrawal_end_s=float(t_end),
         withdrawal_time_s=float(wt),
