@@ -36,11 +36,12 @@ from numba import njit
 from scipy.ndimage import gaussian_filter1d
 
 from sim.scoring.samples import (
+    VERGE_NEAR_SHAFT_M,
     ScoreSamples,
     finite_coils,
     polyline_arc_length,
     shaft_point_at_verge,
-    shaft_points_at_verge,
+    verge_crossing,
 )
 
 #: Resampling step of reference paths built from recordings (metrics.md §1.2).
@@ -221,42 +222,36 @@ def _distance(a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _progress(points, s_nodes, tips, coils, verge, verge_segment, verge_u, verge_beyond, inserted, window, back,
-              forward, s_start):  # pragma: no cover - compiled
-    """`progress_along`'s loop. tips (N, 3); coils (N, K, 3) tip first (K = 0: no shaft); verge (3,); verge_segment,
-    verge_u, verge_beyond (N,): where the verge meets each sample's finite coils (`shaft_points_at_verge`,
-    segment -1 = no shaft walk); inserted (N,) m, NaN if unknown."""
+def _progress(points, s_nodes, tips, coils, verge, near_m, inserted, window, back, forward,
+              s_start):  # pragma: no cover - compiled
+    """`progress_along`'s loop. tips (N, 3); coils (N, K, 3) tip first, NaN = no reading (K = 0: no shaft walk);
+    verge (3,) (NaN: no shaft walk); near_m: VERGE_NEAR_SHAFT_M; inserted (N,) m, NaN if unknown."""
     n = tips.shape[0]
     out = np.full(n, np.nan)
     s_prev = s_start
     finite = np.empty(coils.shape[1], dtype=np.int64)
+    walk = coils.shape[1] >= 2 and np.isfinite(verge[0]) and np.isfinite(verge[1]) and np.isfinite(verge[2])
     for i in range(n):
         tip = tips[i]
         if not (np.isfinite(tip[0]) and np.isfinite(tip[1]) and np.isfinite(tip[2])):
             continue
-        m = 0
-        if verge_segment[i] >= 0:
-            for k in range(coils.shape[1]):
-                if np.isfinite(coils[i, k, 0]) and np.isfinite(coils[i, k, 1]) and np.isfinite(coils[i, k, 2]):
-                    finite[m] = k
-                    m += 1
+        m, segment, u, beyond, arc_from_tip = 0, -1, 0.0, False, 0.0
+        if walk:
+            arc_from_tip, segment, u, beyond, m = verge_crossing(coils[i], verge, near_m, finite)
         lo, hi = -np.inf, np.inf
-        if m >= 2:
+        if m >= 2 and segment >= 0:
             # Walk the shaft from the verge (s = 0) to the tip, each point searched from the one before it.
-            if verge_beyond[i]:
+            if beyond:
                 first = m - 1
                 # The shaft from the verge to the last coil: its exact length when the inserted length is known
-                # (the simulator's), else the straight gap (the CCD rule's lower bound).
-                arc = 0.0
-                for j in range(m - 1):
-                    arc += _distance(coils[i, finite[j]], coils[i, finite[j + 1]])
+                # (the simulator's), else the straight gap (the CCD rule's lower bound, in arc_from_tip).
                 step = _distance(verge, coils[i, finite[first]])
                 if np.isfinite(inserted[i]):
-                    step = max(step, inserted[i] - arc)
+                    step = max(step, inserted[i] - (arc_from_tip - step))
             else:
-                first = verge_segment[i]
+                first = segment
                 a = coils[i, finite[first]]
-                crossing = a + verge_u[i] * (coils[i, finite[first + 1]] - a)
+                crossing = a + u * (coils[i, finite[first + 1]] - a)
                 step = _distance(crossing, a)
             s_walk = 0.0
             for j in range(first, -1, -1):
@@ -301,17 +296,12 @@ def progress_along(
     if coils_m is not None and anal_verge_m is not None:
         coils = np.ascontiguousarray(np.asarray(coils_m, dtype=float).reshape(n, -1, 3))
         verge = np.ascontiguousarray(np.asarray(anal_verge_m, dtype=float).reshape(3))
-        hits = shaft_points_at_verge(coils, verge)
-        segment, u, beyond = hits.segment, hits.u, hits.beyond_last_coil
-        inserted = np.full(n, np.nan) if inserted_length_m is None else np.asarray(inserted_length_m, dtype=float)
     else:
-        coils, verge = np.zeros((n, 0, 3)), np.zeros(3)
-        segment, u, beyond, inserted = np.full(n, -1), np.zeros(n), np.zeros(n, dtype=bool), np.full(n, np.nan)
+        coils, verge = np.zeros((n, 0, 3)), np.full(3, np.nan)
+    inserted = np.full(n, np.nan) if inserted_length_m is None else np.asarray(inserted_length_m, dtype=float)
     return _progress(
-        np.ascontiguousarray(path.points_m), np.ascontiguousarray(path.s_m), tips, coils, verge,
-        np.ascontiguousarray(segment, dtype=np.int64), np.ascontiguousarray(u, dtype=float),
-        np.ascontiguousarray(beyond, dtype=np.bool_), np.ascontiguousarray(inserted, dtype=float), float(window_m),
-        SHAFT_BACK_SLACK_M, SHAFT_FORWARD_SLACK_M, start,
+        np.ascontiguousarray(path.points_m), np.ascontiguousarray(path.s_m), tips, coils, verge, VERGE_NEAR_SHAFT_M,
+        np.ascontiguousarray(inserted.reshape(n)), float(window_m), SHAFT_BACK_SLACK_M, SHAFT_FORWARD_SLACK_M, start,
     )
 
 

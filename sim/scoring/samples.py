@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from sim.logs.coordinate_log import CoordinateLog, EventLabel
 
@@ -193,27 +194,57 @@ def shaft_point_at_verge(points_tip_first: np.ndarray, anal_verge_m: np.ndarray)
 
     points_tip_first: (M, 3) finite coil positions, tip first, M >= 1; anal_verge_m: (3,).
     """
-    pts = np.asarray(points_tip_first, dtype=float)
-    verge = np.asarray(anal_verge_m, dtype=float)
-    if len(pts) == 1:
+    pts = np.ascontiguousarray(np.asarray(points_tip_first, dtype=float).reshape(-1, 3))
+    verge = np.ascontiguousarray(np.asarray(anal_verge_m, dtype=float).reshape(3))
+    arc, segment, u, beyond, _ = verge_crossing(pts, verge, VERGE_NEAR_SHAFT_M, np.empty(len(pts), dtype=np.int64))
+    return ShaftPoint(float(arc), int(segment), float(u), bool(beyond))
+
+
+@njit(cache=True)
+def verge_crossing(coils, verge, near_m, finite):  # pragma: no cover - compiled
+    """`shaft_point_at_verge` for one sample: coils (K, 3) tip first, NaN = no reading (skipped: its neighbours are
+    joined directly); verge (3,); near_m: VERGE_NEAR_SHAFT_M; finite (K,) int64 scratch, filled with the indices of
+    the coils that have a reading. Returns (arc_from_tip_m, segment, u, beyond_last_coil, m) with segment indexing
+    the m finite coils; (NaN, -1, NaN, False, m) when the tip has no reading."""
+    m = 0
+    for k in range(coils.shape[0]):
+        if np.isfinite(coils[k, 0]) and np.isfinite(coils[k, 1]) and np.isfinite(coils[k, 2]):
+            finite[m] = k
+            m += 1
+    if m == 0 or finite[0] != 0:
+        return np.nan, -1, np.nan, False, m
+    last = coils[finite[m - 1]]
+    gap = math.sqrt((verge[0] - last[0]) ** 2 + (verge[1] - last[1]) ** 2 + (verge[2] - last[2]) ** 2)
+    if m == 1:
         # One coil: only the straight distance is known (a lower bound, as for the gap past the last coil).
-        return ShaftPoint(float(np.linalg.norm(verge - pts[0])), 0, 1.0, True)
-    a, b = pts[:-1], pts[1:]
-    d = b - a
-    len2 = np.einsum("ij,ij->i", d, d)
-    safe = np.where(len2 > 0, len2, 1.0)
-    u = np.clip(np.einsum("ij,ij->i", verge - a, d) / safe, 0.0, 1.0)
-    u[len2 == 0] = 0.0
-    dist2 = np.sum((a + u[:, None] * d - verge) ** 2, axis=1)
-    k = int(np.argmin(dist2))
-    arc = polyline_arc_length(pts)
-    seg_len = np.sqrt(len2)
-    tip_outside = k == 0 and u[0] <= 0.0
-    if (k == len(d) - 1 and u[k] >= 1.0) or (dist2[k] > VERGE_NEAR_SHAFT_M ** 2 and not tip_outside):
+        return gap, 0, 1.0, True, m
+    best_k, best_u, best_d2, best_arc, arc = 0, 0.0, np.inf, 0.0, 0.0
+    for j in range(m - 1):
+        a = coils[finite[j]]
+        b = coils[finite[j + 1]]
+        d0, d1, d2 = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+        len2 = d0 * d0 + d1 * d1 + d2 * d2
+        u = 0.0
+        if len2 > 0:
+            u = min(max(((verge[0] - a[0]) * d0 + (verge[1] - a[1]) * d1 + (verge[2] - a[2]) * d2) / len2, 0.0), 1.0)
+        e0, e1, e2 = a[0] + u * d0 - verge[0], a[1] + u * d1 - verge[1], a[2] + u * d2 - verge[2]
+        dist2 = e0 * e0 + e1 * e1 + e2 * e2
+        seg_len = math.sqrt(len2)
+        if dist2 < best_d2:
+            best_k, best_u, best_d2, best_arc = j, u, dist2, arc + u * seg_len
+        arc += seg_len
+    tip_outside = best_k == 0 and best_u <= 0.0
+    if (best_k == m - 2 and best_u >= 1.0) or (best_d2 > near_m * near_m and not tip_outside):
         # Past the last coil, or a nearest point too far from the verge to be the crossing (module doc).
-        gap = float(np.linalg.norm(verge - pts[-1]))
-        return ShaftPoint(float(arc[-1]) + gap, len(d) - 1, 1.0, True)
-    return ShaftPoint(float(arc[k] + u[k] * seg_len[k]), k, float(u[k]), False)
+        return arc + gap, m - 2, 1.0, True, m
+    return best_arc, best_k, best_u, False, m
+
+
+@njit(cache=True)
+def _verge_crossings(coils, verge, near_m, arc_out, seg_out, u_out, beyond_out):  # pragma: no cover - compiled
+    finite = np.empty(coils.shape[1], dtype=np.int64)
+    for i in range(coils.shape[0]):
+        arc_out[i], seg_out[i], u_out[i], beyond_out[i], _ = verge_crossing(coils[i], verge, near_m, finite)
 
 
 def finite_coils(coils_m: np.ndarray) -> np.ndarray:
@@ -234,46 +265,14 @@ class ShaftPoints:
 def shaft_points_at_verge(coils_m: np.ndarray, anal_verge_m: np.ndarray) -> ShaftPoints:
     """`shaft_point_at_verge` for every sample. coils_m: (N, K, 3) tip first; anal_verge_m: (3,).
 
-    Samples whose coils all have readings are done in one vectorised pass (the usual case); the others (a missing
-    coil: its neighbours are joined directly) one by one. Segment indices then refer to the sample's finite coils.
-    """
-    coils_m = np.asarray(coils_m, dtype=float)
-    verge = np.asarray(anal_verge_m, dtype=float)
-    n, k = coils_m.shape[:2]
-    arc_out = np.full(n, np.nan)
-    seg_out = np.full(n, -1, dtype=np.int64)
-    u_out = np.full(n, np.nan)
-    beyond_out = np.zeros(n, dtype=bool)
-    complete = np.all(np.isfinite(coils_m), axis=(1, 2))
-    rows = np.flatnonzero(complete)
-    if rows.size and k >= 2:
-        c = coils_m[rows]
-        a, d = c[:, :-1], np.diff(c, axis=1)
-        len2 = np.einsum("nkj,nkj->nk", d, d)
-        safe = np.where(len2 > 0, len2, 1.0)
-        u = np.clip(np.einsum("nkj,nkj->nk", verge - a, d) / safe, 0.0, 1.0)
-        u[len2 == 0] = 0.0
-        dist2 = np.sum((a + u[..., None] * d - verge) ** 2, axis=2)
-        best = np.argmin(dist2, axis=1)
-        seg_len = np.sqrt(len2)
-        arc = np.concatenate([np.zeros((rows.size, 1)), np.cumsum(seg_len, axis=1)], axis=1)
-        u_best = u[np.arange(rows.size), best]
-        rows_n = np.arange(rows.size)
-        tip_outside = (best == 0) & (u_best <= 0.0)
-        far = (dist2[rows_n, best] > VERGE_NEAR_SHAFT_M ** 2) & ~tip_outside
-        beyond = ((best == k - 2) & (u_best >= 1.0)) | far  # far: module doc (projection not accepted)
-        along = arc[np.arange(rows.size), best] + u_best * seg_len[np.arange(rows.size), best]
-        gap = np.linalg.norm(verge - c[:, -1], axis=1)
-        arc_out[rows] = np.where(beyond, arc[:, -1] + gap, along)
-        seg_out[rows], u_out[rows] = np.where(beyond, k - 2, best), np.where(beyond, 1.0, u_best)
-        beyond_out[rows] = beyond
-    else:
-        rows = np.array([], dtype=int)
-    rest = np.flatnonzero(~np.isin(np.arange(n), rows) & np.all(np.isfinite(coils_m[:, 0]), axis=1))
-    for i in rest:
-        hit = shaft_point_at_verge(finite_coils(coils_m[i]), verge)
-        arc_out[i], seg_out[i], u_out[i], beyond_out[i] = hit.arc_from_tip_m, hit.segment, hit.u, hit.beyond_last_coil
-    return ShaftPoints(arc_out, seg_out, u_out, beyond_out)
+    A coil without a reading is skipped (its neighbours are joined directly), so segment indices refer to the
+    sample's finite coils."""
+    coils = np.ascontiguousarray(np.asarray(coils_m, dtype=float))
+    verge = np.ascontiguousarray(np.asarray(anal_verge_m, dtype=float).reshape(3))
+    n = coils.shape[0]
+    out = ShaftPoints(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n), np.empty(n, dtype=np.bool_))
+    _verge_crossings(coils, verge, VERGE_NEAR_SHAFT_M, out.arc_from_tip_m, out.segment, out.u, out.beyond_last_coil)
+    return out
 
 
 def inserted_length_from_coils(coils_m: np.ndarray, anal_verge_m: np.ndarray) -> np.ndarray:
