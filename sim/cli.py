@@ -250,6 +250,21 @@ def run(seed, colon_path, scope_path, headless, seconds, driver, out_dir, replay
                f"{1000 * result.render_wall_s / max(result.frames, 1):.0f} ms/frame")
 
 
+def _point_mm(text: str | None, option: str):
+    """An option's "X,Y,Z" in mm as a point (3,) in m; None when the option was not given."""
+    if text is None:
+        return None
+    import numpy as np
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3:
+        raise click.BadParameter(f"expected three numbers in mm, X,Y,Z; got {text!r}", param_hint=option)
+    return np.array(values) / 1000.0
+
+
 @main.command("replay")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--exact", is_flag=True, help="Re-run the session's controls log (controls.jsonl) step by step.")
@@ -264,20 +279,23 @@ def run(seed, colon_path, scope_path, headless, seconds, driver, out_dir, replay
 @click.option("--translate", default=None, metavar="X,Y,Z",
               help="Registration: no rotation, this translation in mm (recording frame -> colon frame).")
 @click.option("--no-register", is_flag=True, help="Registration: identity (the recording is in the colon's frame).")
+@click.option("--verge", default=None, metavar="X,Y,Z",
+              help="Registration: the anal verge in the recording's frame, mm (default: the first tip reading; give "
+                   "it for a recording that starts with the scope already in).")
 @click.option("--seconds", type=float, default=None, help="Replay only the first SECONDS of simulated time.")
 @click.option("--fps", type=float, default=12.0, show_default=True, help="Video frames per simulated second.")
 @click.option("--size", default="640x480", show_default=True, help="Endoscope image size, WIDTHxHEIGHT.")
 @click.option("--no-video", is_flag=True, help="Pictures, logs and scores only.")
 @click.option("--no-render", is_flag=True, help="No pictures or video at all (logs and scores only; fastest).")
 @click.option("--no-scores", is_flag=True, help="Do not run live scoring (no coverage).")
-def replay(folder, exact, out_dir, seed, colon_path, scope_path, translate, no_register, seconds, fps, size,
+def replay(folder, exact, out_dir, seed, colon_path, scope_path, translate, no_register, verge, seconds, fps, size,
            no_video, no_render, no_scores) -> None:
     """Replay a recorded procedure.
 
     Without --exact: FOLDER is a coordinate-log folder (X/Y/Z/T.txt, LogFile_P.txt; a colosim recording or another
     one). The recording is registered to the colon (a colosim recording: identity, on the colon its session.json
     names; otherwise the first tip reading goes to the anal verge and the tip path is rotated onto the colon's
-    centreline, Kabsch then ICP; --translate / --no-register override), each recorded coil pulls the scope at its
+    centreline, Kabsch then ICP; --verge sets the verge, --translate / --no-register override), each recorded coil pulls the scope at its
     arc length with a spring-damper, the insertion depth follows the coils, and physics does the rest. Writes the
     pictures, a video, the replayed scope's coordinate logs, coverage and scores, and replay.json (registration
     and the replayed tip's error against the recording) into --out; `colosim score OUT` scores it.
@@ -297,23 +315,16 @@ def replay(folder, exact, out_dir, seed, colon_path, scope_path, translate, no_r
         endoscope_size = parse_size(size)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--size") from None
-    translate_m = None
-    if translate is not None:
-        try:
-            values = [float(v) for v in translate.split(",")]
-        except ValueError:
-            values = []
-        if len(values) != 3:
-            raise click.BadParameter(f"expected three numbers in mm, X,Y,Z; got {translate!r}",
-                                     param_hint="--translate")
-        translate_m = np.array(values) / 1000.0
+    translate_m = _point_mm(translate, "--translate")
+    verge_m = _point_mm(verge, "--verge")
     progress = _decile_progress()
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             result = replay_log(folder, out_dir, seed=seed, colon_path=colon_path, scope_path=scope_path,
-                                translate_m=translate_m, register=not no_register, render=not no_render,
+                                translate_m=translate_m, register=not no_register, verge_m=verge_m,
+                                render=not no_render,
                                 video=not no_video, fps=fps, endoscope_size=endoscope_size,
                                 scoring=not no_scores, max_seconds=seconds, progress=progress)
         except (FileNotFoundError, ValueError) as exc:

@@ -47,10 +47,14 @@ place it in the colon it drives. The documented default (`register_log`):
   nothing in the recording fixes it; the tip path, what a replay follows, is right to 13 and 7 mm. Kabsch alone
   (``refine=False``) gives 22° median. A recording that starts with the scope already deep
   (replays/autopilot-withdrawal, 0.6 m in) breaks step 1 (the first tip reading is not at the verge) and
-  registers 160° wrong. A replay with a registration error of a few centimetres still runs (the coil springs
+  registers 163° wrong; given the verge in the recording's frame (``verge_m``, CLI ``--verge``), the same
+  recording moved by 40° and 0.3 m registers to 5.0° and a 4.3 mm RMS tip path (tests/test_replay.py), from its
+  first samples: the shaft 0.56 m in already spans the colon it fills (the insertion part is then the few samples
+  up to its deepest). A replay with a registration error of a few centimetres still runs (the coil springs
   pull the scope as far as the wall lets them); register by hand (``--translate``) when the frame is known.
 - Options that override it (CLI: ``--no-register`` = identity, ``--translate x,y,z`` = identity rotation and this
-  translation in mm, ``--colon FILE`` / ``--seed`` choose the colon the log is registered to).
+  translation in mm, ``--verge x,y,z`` = the anal verge in the recording's frame in mm instead of the first tip
+  reading, ``--colon FILE`` / ``--seed`` choose the colon the log is registered to).
 
 Arrays: points (..., 3) in m; rotations (3, 3) proper (det +1) acting on column vectors: world = R @ p + t.
 """
@@ -249,14 +253,16 @@ def nearest_within_arc(points_m: np.ndarray, s_m: np.ndarray, centre_m: np.ndarr
     return best_d, best_i
 
 
-def insertion_samples(log: CoordinateLog) -> tuple[np.ndarray, np.ndarray]:
+def insertion_samples(log: CoordinateLog, verge_m: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The insertion part of `log` that a registration fits: (inserted length (N,) m of every sample, NaN where
     unknown; indices (M,) of the insertion samples with a tip and a length, from `start_index` up to the first
-    ``Cecum``, else up to the deepest inserted length)."""
+    ``Cecum``, else up to the deepest inserted length). verge_m (3,): the anal verge in the recording's frame
+    (default: the first tip reading, `start_index`)."""
     from sim.scoring.samples import inserted_length_from_coils
 
     first = start_index(log)
-    length = inserted_length_from_coils(log.coils_m, log.tip_m[first])
+    verge = log.tip_m[first] if verge_m is None else np.asarray(verge_m, dtype=float).reshape(3)
+    length = inserted_length_from_coils(log.coils_m, verge)
     if log.n_coils < 2:
         # One coil: only the tip path's own arc length is known (it overcounts back-and-forth, see module doc).
         tip = np.nan_to_num(log.tip_m, nan=0.0)
@@ -273,18 +279,19 @@ def insertion_samples(log: CoordinateLog) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_registration(log: CoordinateLog, centreline_m: np.ndarray, *, refine: bool = True,
-                     centreline_weights: np.ndarray | None = None) -> Registration:
+                     centreline_weights: np.ndarray | None = None, verge_m: np.ndarray | None = None) -> Registration:
     """Register `log` to a colon with centreline `centreline_m` (M, 3), first point the anal verge (module doc).
 
     centreline_weights: (M,) how much a recorded point paired with each centreline point counts (`fixity_weights`:
     1 where the colon is fixed, MOBILE_SEGMENT_WEIGHT where the mesentery lets it move); None: all 1. Uses the
     insertion part of the log (up to the first ``Cecum``, else up to the deepest inserted length); at most
-    MAX_FIT_SAMPLES samples of it, evenly spread. Raises ValueError (naming the folder) when the path is too short
-    or straight to fix a rotation.
+    MAX_FIT_SAMPLES samples of it, evenly spread. verge_m (3,): the anal verge in the recording's frame, for a
+    recording that does not start with the tip there (default: the first tip reading). Raises ValueError (naming
+    the folder) when the path is too short or straight to fix a rotation.
     """
     from scipy.spatial import cKDTree
 
-    verge_rec = log.tip_m[start_index(log)]
+    verge_rec = log.tip_m[start_index(log)] if verge_m is None else np.asarray(verge_m, dtype=float).reshape(3)
     s_grid, centre = resample_polyline(centreline_m, CENTRELINE_STEP_M)
     if centreline_weights is None:
         w_centre = np.ones(s_grid.size)
@@ -297,7 +304,7 @@ def fit_registration(log: CoordinateLog, centreline_m: np.ndarray, *, refine: bo
         s_cl = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(cl, axis=0), axis=1))))
         w_centre = np.interp(s_grid, s_cl, given)
     verge_world = centre[0]
-    length, idx = insertion_samples(log)
+    length, idx = insertion_samples(log, verge_rec)
     if idx.size < 3:
         raise ValueError(f"{log.folder or 'coordinate log'}: fewer than 3 tip samples during the insertion; cannot "
                          "fit a registration (use --translate or --no-register)")
@@ -372,12 +379,13 @@ def fixity_weights(asset) -> np.ndarray:
 
 def register_log(log: CoordinateLog, centreline_m: np.ndarray, *, colosim_recording: bool,
                  translate_m: np.ndarray | None = None, register: bool = True,
-                 centreline_weights: np.ndarray | None = None) -> Registration:
+                 centreline_weights: np.ndarray | None = None, verge_m: np.ndarray | None = None) -> Registration:
     """The documented default with its overrides (module doc): `translate_m` (3,) wins, then `register=False`
     (identity), then identity for a colosim recording, else `fit_registration` (with `centreline_weights` (M,),
-    `fixity_weights` of the colon asset when the caller has it)."""
+    `fixity_weights` of the colon asset when the caller has it, and `verge_m` (3,), the anal verge in the
+    recording's frame when the recording does not start at it)."""
     if translate_m is not None:
         return translation_registration(translate_m)
     if not register or colosim_recording:
         return identity_registration()
-    return fit_registration(log, centreline_m, centreline_weights=centreline_weights)
+    return fit_registration(log, centreline_m, centreline_weights=centreline_weights, verge_m=verge_m)

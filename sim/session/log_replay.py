@@ -59,9 +59,10 @@ class ReplaySource:
 
 def load_source(folder: Path | str, *, seed: int | None = None, colon_path: str | None = None,
                 scope_path: str | None = None, translate_m: np.ndarray | None = None,
-                register: bool = True) -> ReplaySource:
+                register: bool = True, verge_m: np.ndarray | None = None) -> ReplaySource:
     """Read `folder` and register it (module doc). `seed` / `colon_path` / `scope_path` override the scene a
-    ``session.json`` names (and are required-or-default for other recordings: the procedural colon of seed 0)."""
+    ``session.json`` names (and are required-or-default for other recordings: the procedural colon of seed 0).
+    verge_m (3,): the anal verge in the recording's frame, for a recording that does not start at it."""
     from sim.session.app import session_scene
     from sim.session.replay import scene_for
 
@@ -82,7 +83,7 @@ def load_source(folder: Path | str, *, seed: int | None = None, colon_path: str 
     colosim_recording = info is not None and not overridden
     registration = register_log(log, np.asarray(scene.asset.centreline_m, dtype=float),
                                 colosim_recording=colosim_recording, translate_m=translate_m, register=register,
-                                centreline_weights=fixity_weights(scene.asset))
+                                centreline_weights=fixity_weights(scene.asset), verge_m=verge_m)
     return ReplaySource(scene=scene, log=log, world_log=registration.apply_to_log(log), registration=registration,
                         clock_offset_s=dt if info is not None else 0.0, dt_s=dt, coil_sample_steps=sample_steps,
                         colosim_recording=colosim_recording, info=replay_info)
@@ -200,7 +201,7 @@ class LogReplayResult:
 
 def replay_log(folder: Path | str, out_dir: Path | str, *, seed: int | None = None, colon_path: str | None = None,
                scope_path: str | None = None, translate_m: np.ndarray | None = None, register: bool = True,
-               render: bool = True, video: bool = True, fps: float = 12.0,
+               verge_m: np.ndarray | None = None, render: bool = True, video: bool = True, fps: float = 12.0,
                endoscope_size: tuple[int, int] = (640, 480), pictures: int = 4, scoring: bool = True,
                max_seconds: float | None = None, config: CoilFollowerConfig | None = None,
                progress=None) -> LogReplayResult:
@@ -211,7 +212,7 @@ def replay_log(folder: Path | str, out_dir: Path | str, *, seed: int | None = No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source = load_source(folder, seed=seed, colon_path=colon_path, scope_path=scope_path, translate_m=translate_m,
-                         register=register)
+                         register=register, verge_m=verge_m)
     replay = LogReplay(source, out_dir=out_dir, scoring=scoring, config=config)
     n_steps = replay.n_steps
     if max_seconds is not None:
