@@ -8,7 +8,7 @@ Until real recordings are at hand, the cohort the composites are scored against 
 score seeds 0-2 against this cohort, so it must not be fitted on them). The autopilot does not reach the cecum yet
 (README, "Autopilot"), so each procedure is timed, as in tests/test_expert_vs_poor.py: `--insertion-s` of
 insertion (`AutopilotConfig.insertion_limit_s`), then the withdrawal from wherever the tip got to, scored with the
-turn as the start of the withdrawal (`score_samples(turn_time_s=...)`) and T_ref = the insertion time.
+turn as the start of the withdrawal (`LiveScorer.report(turn_time_s=...)`) and T_ref = the insertion time.
 
 Fitted: the progression composite by the average of sign-flipped z-scores ("mean"), the CoRS-like retraction
 composite by its first principal component ("pc1"), as metrics.md names them (`sim.scoring.cohort`). The file also
@@ -31,7 +31,7 @@ from sim import __version__
 from sim.drivers.autopilot import Autopilot, AutopilotConfig
 from sim.drivers.drive import drive
 from sim.scene import build_scene
-from sim.scoring import ProgressionConfig, score_samples
+from sim.scoring import ProgressionConfig
 from sim.scoring.cohort import PROGRESSION_ORIENTATION, RETRACTION_ORIENTATION, fit_cohort
 from sim.scoring.live import LiveScorer
 
@@ -52,7 +52,7 @@ def timed_procedure(seed: int, insertion_s: float) -> dict:
         raise RuntimeError(f"seed {seed}: the autopilot did not finish its withdrawal (phase {pilot.phase})")
     for t_s, label in pilot.events:
         scorer.event(t_s, label)
-    report = score_samples(scorer.samples(), scene.asset.centreline_m, ProgressionConfig(t_ref_s=insertion_s),
+    report = scorer.report(progression_config=ProgressionConfig(t_ref_s=insertion_s),
                            turn_time_s=pilot.withdrawal_start_s)
     return {"seed": seed, "progression": report.progression.measures(), "retraction": report.retraction.measures()}
 

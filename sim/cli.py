@@ -294,9 +294,9 @@ def replay(folder, exact, out_dir, seed, colon_path, scope_path, translate, no_r
 
     Without --exact: FOLDER is a coordinate-log folder (X/Y/Z/T.txt, LogFile_P.txt; a colosim recording or another
     one). The recording is registered to the colon (a colosim recording: identity, on the colon its session.json
-    names; otherwise the first tip reading goes to the anal verge and the tip path is rotated onto the colon's
-    centreline, Kabsch then ICP; --verge sets the verge, --translate / --no-register override), each recorded coil pulls the scope at its
-    arc length with a spring-damper, the insertion depth follows the coils, and physics does the rest. Writes the
+    names; otherwise the first tip reading, or --verge, goes to the anal verge and the tip path is rotated onto the
+    colon's centreline, Kabsch then ICP; --translate / --no-register override), each recorded coil pulls the scope
+    at its arc length with a spring-damper, the insertion depth follows the coils, and physics does the rest. Writes the
     pictures, a video, the replayed scope's coordinate logs, coverage and scores, and replay.json (registration
     and the replayed tip's error against the recording) into --out; `colosim score OUT` scores it.
 
@@ -324,8 +324,7 @@ def replay(folder, exact, out_dir, seed, colon_path, scope_path, translate, no_r
         try:
             result = replay_log(folder, out_dir, seed=seed, colon_path=colon_path, scope_path=scope_path,
                                 translate_m=translate_m, register=not no_register, verge_m=verge_m,
-                                render=not no_render,
-                                video=not no_video, fps=fps, endoscope_size=endoscope_size,
+                                render=not no_render, video=not no_video, fps=fps, endoscope_size=endoscope_size,
                                 scoring=not no_scores, max_seconds=seconds, progress=progress)
         except (FileNotFoundError, ValueError) as exc:
             _print_warnings(caught)

@@ -21,7 +21,7 @@ from physics.pybullet_scope import build_pybullet_scope
 from physics.scope_rod import RodControls, build_rod, quat_rotate, rod_outputs, step_rod, straight_state
 from sim.scope_file import load_scope
 
-from scope_cases import IMAGE_RIGHT, IMAGE_UP, INSERT_AXIS, WHEEL_CASE_IDS, WHEEL_CASES, elastica_tip_deflection
+from scope_cases import IMAGE_UP, INSERT_AXIS, WHEEL_CASE_IDS, WHEEL_CASES, elastica_tip_deflection
 
 DT_S = 1.0 / 240.0
 SETTLE_DAMPING_PER_S = 5.0

@@ -26,7 +26,7 @@ from physics.scope_rod import (
 from sim.resources import asset_path
 from sim.scope_file import load_scope
 
-from scope_cases import IMAGE_RIGHT, IMAGE_UP, INSERT_AXIS, WHEEL_CASE_IDS, WHEEL_CASES, elastica_tip_deflection
+from scope_cases import IMAGE_UP, INSERT_AXIS, WHEEL_CASE_IDS, WHEEL_CASES, elastica_tip_deflection
 
 DT_S = 1.0 / 240.0
 SETTLE_DAMPING_PER_S = 20.0

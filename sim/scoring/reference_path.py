@@ -38,6 +38,7 @@ from scipy.ndimage import gaussian_filter1d
 from sim.scoring.samples import (
     VERGE_NEAR_SHAFT_M,
     ScoreSamples,
+    distance_3d,
     finite_coils,
     polyline_arc_length,
     shaft_point_at_verge,
@@ -217,11 +218,6 @@ def _nearest_in_window(points, s_nodes, x, lo_s, hi_s):  # pragma: no cover - co
 
 
 @njit(cache=True)
-def _distance(a, b):  # pragma: no cover - compiled
-    return math.sqrt((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2)
-
-
-@njit(cache=True)
 def _progress(points, s_nodes, tips, coils, verge, near_m, inserted, window, back, forward,
               s_start):  # pragma: no cover - compiled
     """`progress_along`'s loop. tips (N, 3); coils (N, K, 3) tip first, NaN = no reading (K = 0: no shaft walk);
@@ -245,21 +241,19 @@ def _progress(points, s_nodes, tips, coils, verge, near_m, inserted, window, bac
                 first = m - 1
                 # The shaft from the verge to the last coil: its exact length when the inserted length is known
                 # (the simulator's), else the straight gap (the CCD rule's lower bound, in arc_from_tip).
-                step = _distance(verge, coils[i, finite[first]])
+                step = distance_3d(verge, coils[i, finite[first]])
                 if np.isfinite(inserted[i]):
                     step = max(step, inserted[i] - (arc_from_tip - step))
             else:
                 first = segment
                 a = coils[i, finite[first]]
                 crossing = a + u * (coils[i, finite[first + 1]] - a)
-                step = _distance(crossing, a)
+                step = distance_3d(crossing, a)
             s_walk = 0.0
             for j in range(first, -1, -1):
                 point = coils[i, finite[j]]
                 s_walk = _nearest_in_window(points, s_nodes, point, s_walk - back, s_walk + step + forward)
-                step = _distance(point, tip)
-                if j > 0:
-                    step = _distance(point, coils[i, finite[j - 1]])
+                step = distance_3d(point, coils[i, finite[j - 1]] if j > 0 else tip)
             lo, hi = s_walk - back, s_walk + step + forward
         elif not np.isnan(s_prev):
             lo, hi = s_prev - window, s_prev + window

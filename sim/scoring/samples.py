@@ -201,6 +201,12 @@ def shaft_point_at_verge(points_tip_first: np.ndarray, anal_verge_m: np.ndarray)
 
 
 @njit(cache=True)
+def distance_3d(a, b):  # pragma: no cover - compiled
+    """Distance between points a and b (3,)."""
+    return math.sqrt((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2)
+
+
+@njit(cache=True)
 def verge_crossing(coils, verge, near_m, finite):  # pragma: no cover - compiled
     """`shaft_point_at_verge` for one sample: coils (K, 3) tip first, NaN = no reading (skipped: its neighbours are
     joined directly); verge (3,); near_m: VERGE_NEAR_SHAFT_M; finite (K,) int64 scratch, filled with the indices of
@@ -213,8 +219,7 @@ def verge_crossing(coils, verge, near_m, finite):  # pragma: no cover - compiled
             m += 1
     if m == 0 or finite[0] != 0:
         return np.nan, -1, np.nan, False, m
-    last = coils[finite[m - 1]]
-    gap = math.sqrt((verge[0] - last[0]) ** 2 + (verge[1] - last[1]) ** 2 + (verge[2] - last[2]) ** 2)
+    gap = distance_3d(verge, coils[finite[m - 1]])
     if m == 1:
         # One coil: only the straight distance is known (a lower bound, as for the gap past the last coil).
         return gap, 0, 1.0, True, m
