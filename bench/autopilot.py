@@ -13,11 +13,11 @@ What-if options (defaults: the shipped calibration), for experiments on how far 
 --mobility (sim.scene.TETHER_MOBILITY_FACTOR), --slack M (sim.scene.TETHER_SLACK_M, the mobile segments' tether
 slack), --ramp M (sim.scene.TETHER_RAMP_M, the tether compliance's ramp between segments), --root [SEGMENT ...]
 (sim.scene.TETHER_ROOT_SEGMENTS, the segments hanging from their mesentery's root), --compression-factor
-(ColonMaterial.compression_compliance_factor), --scope FILE (another scope model, e.g. a longer working length),
---friction MU, --autopilot FIELD=VALUE (any AutopilotConfig field, repeatable: --autopilot soft_load_N=110
---autopilot loop_target_m=-0.3). Also printed per seed: the deepest insertion and the most shortening (the least
-loop excess: negative when the colon is pleated onto the shaft, tip further along the colon than the inserted
-length).
+(ColonMaterial.compression_compliance_factor), --ring-gap (ColonMaterial.min_ring_gap_fraction), --scope FILE
+(another scope model, e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any AutopilotConfig
+field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the
+deepest insertion and the most shortening (the least loop excess: negative when the colon is pleated onto the
+shaft, tip further along the colon than the inserted length).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from sim.scope_file import load_scope  # noqa: E402
 
 
 def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
-    material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor),
+    material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor,
+                                      min_ring_gap_fraction=args.ring_gap),
                               mobility=args.mobility, slack_m=args.slack, ramp_m=args.ramp,
                               root_segments=tuple(args.root))
     scene = build_scene(seed=seed, material=material, spec=load_scope(args.scope))
@@ -131,6 +132,8 @@ def main() -> None:
                              "--root alone: none)")
     parser.add_argument("--compression-factor", type=float, default=ColonMaterial().compression_compliance_factor,
                         help="ColonMaterial.compression_compliance_factor")
+    parser.add_argument("--ring-gap", type=float, default=ColonMaterial().min_ring_gap_fraction,
+                        help="ColonMaterial.min_ring_gap_fraction (default %(default)s: off; 0.25 holds them)")
     parser.add_argument("--friction", type=float, default=None,
                         help="scope-wall friction coefficient (default: physics.contact's, anatomy.md)")
     parser.add_argument("--scope", type=Path, default=None, help="scope model file (default: the bundled one)")

@@ -48,6 +48,10 @@ Simulation grid
   and only when something moved far enough; the substeps project them. Across the lumen, `project_lumen_floor`
   keeps each particle at least `lumen_floor_fraction` of its rest distance from its ring centroid (opposite walls
   of a collapsed ring meet instead of crossing).
+- Ring order (off by default): neighbouring rings keep at least `min_ring_gap_fraction` of their rest distance
+  apart along their mean area normal (`project_ring_order`): the wall concertinas onto a scope only so far and
+  never telescopes into itself, which self-contact alone allows (no wall crosses another when a tube turns back
+  inside itself).
 - Pelvic floor: a plane across the anorectal junction that no particle beyond the rectum crosses toward the anus
   (`ColonMaterial.pelvic_floor_segment`, `pelvic_floor_free_segments`, `project_pelvic_floor`): the colon's only
   way out of the body is its lumen.
@@ -57,9 +61,9 @@ Combined substep loop (colon + scope + contact, in `physics/world.py`). Once per
 (`solver_coefficients`, cached) and the pressure's acceleration of every particle (`pressure_accelerations`). Per
 substep of length h: `wall_sweep` (first sweep: pressure kick and `predict` block by block, zeroed multipliers; then
 each block's own links and tethers, then the seam links), scope contacts, `project_self_contact`,
-`project_pelvic_floor`, then `wall_substep_end` (`project_lumen_floor` and `update_velocities` block by block).
-`_step_kernel` is that loop for the colon alone. Everything runs in a fixed order (Gauss-Seidel in the solver
-order), so runs are bit-identical, with or without threads.
+`project_ring_order`, `project_pelvic_floor`, then `wall_substep_end` (`project_lumen_floor` and
+`update_velocities` block by block). `_step_kernel` is that loop for the colon alone. Everything runs in a fixed
+order (Gauss-Seidel in the solver order), so runs are bit-identical, with or without threads.
 
 Solver order, speed and threads (measured with bench/physics.py's default scene: 5,900 particles, 35,300 links,
 4 substeps of 1/240 s, the whole scope 0.3 m in; A against B in one process, interleaved, minimum of repeats; the
@@ -184,6 +188,17 @@ class ColonMaterial:
     #: No particle comes nearer its ring centroid than this fraction of its rest distance: opposite walls of a
     #: collapsed lumen meet (two walls of 2 mm and folds between them) instead of passing through each other.
     lumen_floor_fraction: float = 0.25
+    #: Neighbouring rings keep at least this fraction of their rest distance apart along their own axis (the mean
+    #: of their two normals; 0.25: the wall may concertina onto a scope to a quarter of its length, but no further,
+    #: and never turns back into itself; `project_ring_order`). -inf (the default): not held. Self-contact keeps
+    #: walls from passing through each other, but a tube can telescope into itself without any wall crossing
+    #: another (intussusception): with bench/autopilot.py --root sigmoid transverse --autopilot loop_target_m=-0.2,
+    #: seed 0 at 66 s, rings 34-45, 99-108 and 244-250 lay closer than 0.3 of their rest distance along the axis or
+    #: had turned back (down to -1.13 of it) and scope samples 3 mm apart on the shaft sat in rings 12 and 48. Held
+    #: at 0.25 it did not help there (90 s: 37.4 mm outside the wall and 42 m/s, against 8.4 mm and 61 m/s without;
+    #: tip 1.21 m along the colon either way) and it never acts on the default colon's insertion (seed 0, 60 s: the
+    #: same run), so it stays off until it is shown to help.
+    min_ring_gap_fraction: float = -math.inf
     #: Tether compliance per metre of colon (m²/N) per segment name; names not listed use `default_tether_*`.
     tether_compliance_m2_N: dict[str, float] = field(default_factory=_default_tether)
     default_tether_compliance_m2_N: float = 5e-6
@@ -261,6 +276,9 @@ class ColonBodyModel:
     - pelvic_floor_point_m (3,), pelvic_floor_normal (3,) (unit, into the body; zero: no floor),
       pelvic_floor_depth_m (N,): each particle keeps (x - point) . normal >= its depth (the smaller of 0 and its
       rest value; -inf in ColonMaterial.pelvic_floor_free_segments; ColonMaterial.pelvic_floor_segment).
+    - ring_min_gap_m (R - 1,): rings k and k + 1 keep at least this distance apart along their mean normal
+      (`project_ring_order`, ColonMaterial.min_ring_gap_fraction times the rest value; -inf: not held; None, a
+      model built by hand: none held).
     - contact_radius_m (N,); contact_ring_lo, contact_ring_hi (R,) int64: ring k does not self-collide with rings
       lo[k]..hi[k] (its neighbourhood along s); self_contact_margin_m.
     - ring_mean_radius_m (R,): rest mean distance of the ring's particles from the rest ring centre.
@@ -329,11 +347,14 @@ class ColonBodyModel:
     pelvic_floor_point_m: np.ndarray | None = None
     pelvic_floor_normal: np.ndarray | None = None
     pelvic_floor_depth_m: np.ndarray | None = None
+    ring_min_gap_m: np.ndarray | None = None
 
     def __post_init__(self):
-        # Models built by hand: tethers tied at the rest positions, no pelvic floor.
+        # Models built by hand: tethers tied at the rest positions, no pelvic floor, no ring order.
         if self.tether_anchor_m is None:
             object.__setattr__(self, "tether_anchor_m", self.rest_position_m)
+        if self.ring_min_gap_m is None:
+            object.__setattr__(self, "ring_min_gap_m", np.full(max(self.ring_count - 1, 0), -np.inf))
         if self.pelvic_floor_normal is None:
             object.__setattr__(self, "pelvic_floor_point_m", np.zeros(3))
             object.__setattr__(self, "pelvic_floor_normal", np.zeros(3))
@@ -577,6 +598,12 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
     tether_anchor = rest - root_offset[ring_index]
     tether_slack = (tether_slack + np.linalg.norm(root_offset, axis=1))[ring_index]
     floor_point, floor_normal, floor_depth = _pelvic_floor(material, seg_names, ring_seg, centroid, rest)
+    rest_gap = np.empty(n_rings - 1)
+    ring_gaps(rest, n_rings, p, rest_gap)
+    if n_rings > 1 and not np.all(rest_gap > 0):
+        raise ValueError("build_colon_body: the rings' normals (theta from the normal toward the binormal) must point "
+                         "along increasing s; the asset's frame is left-handed or its rings overlap")
+    ring_min_gap = float(material.min_ring_gap_fraction) * rest_gap
 
     # Self-contact: radius 0.4 x the larger grid spacing at the particle (a particle cannot pass a cell of the
     # other wall), at least the wall thickness; rings within arc factor * pi * (r_k + r_l) are excluded.
@@ -608,7 +635,7 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
         pressure_time_constant_s=float(material.pressure_time_constant_s), material=material,
         solver_ring_start=ring_start, solver_constraint_start=constraint_start, tether_slack_m=tether_slack,
         tether_anchor_m=tether_anchor, pelvic_floor_point_m=floor_point, pelvic_floor_normal=floor_normal,
-        pelvic_floor_depth_m=floor_depth,
+        pelvic_floor_depth_m=floor_depth, ring_min_gap_m=ring_min_gap,
     )
 
 
@@ -851,7 +878,7 @@ def step_colon(model: ColonBodyModel, state: ColonBodyState, controls: ColonCont
                  model.particles_per_ring, pressure, model.rest_centroid_distance_m, model.collapse_radius_fraction,
                  model.lumen_floor_fraction, state.contact_pairs, state.contact_count, model.contact_radius_m, damping,
                  model.pelvic_floor_point_m, model.pelvic_floor_normal, model.pelvic_floor_depth_m,
-                 float(dt_s), int(substeps), int(iterations), ring_start, constraint_start,
+                 model.ring_min_gap_m, float(dt_s), int(substeps), int(iterations), ring_start, constraint_start,
                  threaded_default() if threaded is None else bool(threaded))
     state.insufflation = insufflation
     state.pressure_Pa = float(pressure)
@@ -1147,6 +1174,108 @@ def lumen_floor_rings(position_m, inv_mass, particles_per_ring, rest_centroid_di
             position_m[i, 0] += s * d0
             position_m[i, 1] += s * d1
             position_m[i, 2] += s * d2
+
+
+@njit(cache=True, nogil=True)
+def _ring_centroid_normal(position_m, k, p, g, n):  # pragma: no cover - compiled
+    """Centroid g (3,) and unit area normal n (3,) of ring k: the polygon's area vector, the sum over its edges of
+    (x_j - x_0) x (x_{j+1} - x_0), along +s for rings whose theta runs from the normal toward the binormal."""
+    o = k * p
+    x0, y0, z0 = position_m[o, 0], position_m[o, 1], position_m[o, 2]
+    g0, g1, g2 = x0, y0, z0
+    n0 = n1 = n2 = 0.0
+    a0 = a1 = a2 = 0.0  # particle 0 relative to itself
+    for j in range(1, p):
+        b0 = position_m[o + j, 0] - x0
+        b1 = position_m[o + j, 1] - y0
+        b2 = position_m[o + j, 2] - z0
+        g0 += position_m[o + j, 0]
+        g1 += position_m[o + j, 1]
+        g2 += position_m[o + j, 2]
+        n0 += a1 * b2 - a2 * b1
+        n1 += a2 * b0 - a0 * b2
+        n2 += a0 * b1 - a1 * b0
+        a0, a1, a2 = b0, b1, b2
+    g[0] = g0 / p
+    g[1] = g1 / p
+    g[2] = g2 / p
+    nl = math.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    if nl > _TINY_M * _TINY_M:
+        n0 /= nl
+        n1 /= nl
+        n2 /= nl
+    n[0] = n0
+    n[1] = n1
+    n[2] = n2
+
+
+@njit(cache=True, nogil=True)
+def _pair_gap(ga, na, gb, nb, n):
+    """Distance of centroid gb from ga along the unit mean n (3,) (filled here) of normals na and nb."""
+    n[0] = na[0] + nb[0]
+    n[1] = na[1] + nb[1]
+    n[2] = na[2] + nb[2]
+    nl = math.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+    if nl < _TINY_M:
+        return np.inf  # opposite normals: no axis to order along
+    n[0] /= nl
+    n[1] /= nl
+    n[2] /= nl
+    return (gb[0] - ga[0]) * n[0] + (gb[1] - ga[1]) * n[1] + (gb[2] - ga[2]) * n[2]
+
+
+@njit(cache=True, nogil=True)
+def ring_gaps(position_m, ring_count, particles_per_ring, out):
+    """out (R - 1,): distance of ring k + 1's centroid from ring k's along the mean of their area normals
+    (`project_ring_order`'s measure; negative when the tube has turned back into itself)."""
+    p = particles_per_ring
+    ga, na, gb, nb, n = np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+    _ring_centroid_normal(position_m, 0, p, gb, nb)
+    for k in range(ring_count - 1):
+        ga[:] = gb
+        na[:] = nb
+        _ring_centroid_normal(position_m, k + 1, p, gb, nb)
+        out[k] = _pair_gap(ga, na, gb, nb, n)
+
+
+@njit(cache=True, nogil=True)
+def project_ring_order(position_m, inv_mass, ring_count, particles_per_ring, min_gap_m):
+    """Rings stay in order along the tube (ColonMaterial.min_ring_gap_fraction): where ring k + 1's centroid lies
+    less than min_gap_m[k] (R - 1,) beyond ring k's along the mean of their area normals, both rings move apart
+    along that axis, each particle by its inverse mass (the XPBD step of the constraint on the two centroids, zero
+    compliance: momentum is kept, and a ring of equal masses translates with its shape untouched). One pass from
+    the anus to the pole, Gauss-Seidel."""
+    p = particles_per_ring
+    ga, na, gb, nb, n = np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+    held = False
+    for k in range(ring_count - 1):
+        held = held or min_gap_m[k] > -np.inf
+    if not held:
+        return  # nothing held (the default): skip the rings' normals
+    _ring_centroid_normal(position_m, 0, p, gb, nb)
+    for k in range(ring_count - 1):
+        ga[:] = gb  # ring k as the last pair left it
+        na[:] = nb
+        _ring_centroid_normal(position_m, k + 1, p, gb, nb)
+        c = _pair_gap(ga, na, gb, nb, n) - min_gap_m[k]
+        if not c < 0.0:  # in order, or not held (-inf)
+            continue
+        wa = 0.0
+        wb = 0.0
+        for j in range(p):
+            wa += inv_mass[k * p + j]
+            wb += inv_mass[(k + 1) * p + j]
+        denom = (wa + wb) / (p * p)  # |dC/dx_i|^2 = 1 / P^2 for every particle of either ring
+        if denom <= 0.0:
+            continue
+        step = -c / denom / p
+        for j in range(p):
+            a = k * p + j
+            b = a + p
+            for d in range(3):
+                position_m[a, d] -= inv_mass[a] * step * n[d]
+                position_m[b, d] += inv_mass[b] * step * n[d]
+        _ring_centroid_normal(position_m, k + 1, p, gb, nb)
 
 
 @njit(cache=True, nogil=True)
@@ -1508,8 +1637,8 @@ def _step_kernel(position_m, prev_position_m, velocity_m_s, wall_multiplier, tet
                  inv_mass, external_force_N, constraint_i, constraint_j, rest_length_m, coefficients,
                  tether_coefficients, area_m2, ring_count, particles_per_ring, pressure_Pa, rest_centroid_distance_m,
                  collapse_radius_fraction, lumen_floor_fraction, pairs, pair_count, contact_radius_m, damping_per_s,
-                 floor_point_m, floor_normal, floor_depth_m, dt_s, substeps, iterations, block_ring_start,
-                 block_constraint_start, threaded):
+                 floor_point_m, floor_normal, floor_depth_m, ring_min_gap_m, dt_s, substeps, iterations,
+                 block_ring_start, block_constraint_start, threaded):
     """All substeps of one colon-only step (see the module docstring for the order)."""
     h = dt_s / substeps
     damping = math.exp(-damping_per_s * h)
@@ -1522,6 +1651,7 @@ def _step_kernel(position_m, prev_position_m, velocity_m_s, wall_multiplier, tet
                        coefficients, wall_multiplier, tether_anchor_m, tether_coefficients, tether_multiplier,
                        block_ring_start, block_constraint_start)
         project_self_contact(position_m, prev_position_m, inv_mass, pairs, pair_count, contact_radius_m)
+        project_ring_order(position_m, inv_mass, ring_count, particles_per_ring, ring_min_gap_m)
         project_pelvic_floor(position_m, inv_mass, floor_point_m, floor_normal, floor_depth_m)
         wall_substep_end(threaded, position_m, prev_position_m, velocity_m_s, inv_mass, particles_per_ring,
                          rest_centroid_distance_m, lumen_floor_fraction, h, block_ring_start)

@@ -21,8 +21,8 @@ Per substep of length h (one numba kernel for the whole step, `_world_step_kerne
      CONTACT_ITERATION_RINGS of a touching sample (`colon_body.sweep_marked_rings`), rod joints, contact passes
      over the touching samples, normal and friction (friction must see the joints' motion: physics/contact.py,
      "Friction");
-  5. colon self-contact, the pelvic floor (`colon_body.project_pelvic_floor`), then `colon_body.wall_substep_end`
-     (lumen floor and wall velocities);
+  5. colon self-contact, the rings' order along the tube (`colon_body.project_ring_order`), the pelvic floor
+     (`colon_body.project_pelvic_floor`), then `colon_body.wall_substep_end` (lumen floor and wall velocities);
   6. rod velocity update (XPBD: from the pose change over the substep).
 Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
 the colon's gauge pressure (first-order lag), its self-contact candidates (`update_contact_candidates`), the wall's
@@ -70,6 +70,7 @@ from physics.colon_body import (
     colon_outputs,
     pressure_accelerations,
     project_pelvic_floor,
+    project_ring_order,
     project_self_contact,
     recommended_substeps,
     ring_centroids,
@@ -360,7 +361,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         contact.normal_multiplier, contact.friction_multiplier, contact.normal, contact.segment_force_N,
         contact.segment_moment_Nm, contact.particle_force_N, contact_m.patch_half_rings,
         contact_m.patch_half_particles, colon_m.pelvic_floor_point_m, colon_m.pelvic_floor_normal,
-        colon_m.pelvic_floor_depth_m,
+        colon_m.pelvic_floor_depth_m, colon_m.ring_min_gap_m,
         # step
         float(dt_s), int(substeps), int(iterations), int(contact_passes), int(contact_iterations), handle,
         threaded_default() if threaded is None else bool(threaded),
@@ -389,8 +390,8 @@ def _world_step_kernel(
         wall_damping_per_s, block_ring_start, block_constraint_start, ring_run_start, ring_runs,
         sample_segment, sample_offset, sample_piece, scope_radius, friction, contact_compl, window,
         normal_multiplier, friction_multiplier, normal_out, segment_force, segment_moment, particle_force,
-        patch_half_rings, patch_half_particles, floor_point, floor_normal, floor_depth, dt_s, substeps,
-        iterations, contact_passes, contact_iterations, handle_out, threaded):
+        patch_half_rings, patch_half_particles, floor_point, floor_normal, floor_depth, ring_min_gap, dt_s,
+        substeps, iterations, contact_passes, contact_iterations, handle_out, threaded):
     """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
     ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (6,): mean force (N) and moment
     (N·m) of the handle on the free rod over the substeps."""
@@ -465,6 +466,7 @@ def _world_step_kernel(
                                                 segment_force, segment_moment, particle_force, force_scale, h,
                                                 old_overlap, patch_half_rings, patch_half_particles, True)
         project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
+        project_ring_order(wall_pos, wall_inv_mass, ring_count, per_ring, ring_min_gap)
         project_pelvic_floor(wall_pos, wall_inv_mass, floor_point, floor_normal, floor_depth)
         wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
                          floor_fraction, h, block_ring_start)

@@ -18,8 +18,10 @@ from physics.colon_body import (
     ColonControls,
     build_colon_body,
     colon_outputs,
+    project_ring_order,
     recommended_substeps,
     rest_state,
+    ring_gaps,
     ring_frames,
     skin_render_mesh,
     step_colon,
@@ -183,7 +185,6 @@ def test_insufflation_widens_and_suction_narrows_by_the_expected_amount(model):
 
 def test_insufflation_rounds_the_triangular_transverse_lumen(model):
     rings = np.flatnonzero(model.ring_segment == SEGMENT_NAMES.index("transverse"))
-    p = model.particles_per_ring
 
     def unevenness(state):
         """Mean over transverse rings of the relative spread of the particles' in-plane distance from the centre."""
@@ -471,6 +472,47 @@ def test_a_segment_hung_from_its_mesentery_root_is_free_toward_the_root_and_held
         build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
                          asset.radius_m, asset.ring_segment, SEGMENT_NAMES,
                          material=dataclasses.replace(material, tether_root_segments=("sigmoidd",)))
+
+
+def test_a_ring_pushed_back_through_the_one_before_it_is_put_back_in_order(asset, model):
+    """ColonMaterial.min_ring_gap_fraction (held at 0.25; off by default), project_ring_order: ring k + 1 of the
+    sigmoid moved back along the axis
+    by 1.5 rest gaps lies half a gap behind ring k (the tube turned back into itself, as a sigmoid dragged by the
+    scope did in bench/autopilot.py). One pass puts the pair min_ring_gap_fraction of its rest gap apart (to 1 um)
+    (both rings move along the axis, by inverse mass, so the momentum change is zero), leaves every other pair at
+    least that far apart, and moves nothing when the wall is in order or when nothing is held (the default)."""
+    default = model
+    model = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                             asset.radius_m, asset.ring_segment, SEGMENT_NAMES,
+                             material=dataclasses.replace(ColonMaterial(), min_ring_gap_fraction=0.25))
+    r, p = model.ring_count, model.particles_per_ring
+    rest_gap = np.empty(r - 1)
+    ring_gaps(model.rest_position_m, r, p, rest_gap)
+    assert np.all(rest_gap > 0.004)
+    assert np.allclose(model.ring_min_gap_m, 0.25 * rest_gap)
+    assert np.all(default.ring_min_gap_m == -np.inf)
+
+    untouched = model.rest_position_m.copy()
+    project_ring_order(untouched, model.inv_mass, r, p, model.ring_min_gap_m)
+    assert np.array_equal(untouched, model.rest_position_m)
+
+    k = _mid_ring(model, "sigmoid")
+    pos = model.rest_position_m.copy()
+    pos[_ring_slice(model, k + 1)] -= 1.5 * rest_gap[k] * model.rest_centroid_tangent[k + 1]
+    gaps = np.empty(r - 1)
+    ring_gaps(pos, r, p, gaps)
+    assert gaps[k] < -0.4 * rest_gap[k]
+    before = pos.copy()
+    project_ring_order(pos, model.inv_mass, r, p, default.ring_min_gap_m)
+    assert np.array_equal(pos, before)
+    project_ring_order(pos, model.inv_mass, r, p, model.ring_min_gap_m)
+    ring_gaps(pos, r, p, gaps)
+    assert gaps[k] == pytest.approx(model.ring_min_gap_m[k], abs=1e-6)  # the normals turn a little: masses differ
+    assert np.all(gaps >= model.ring_min_gap_m - 1e-6)
+    moved = np.flatnonzero(np.linalg.norm(pos - before, axis=1) > 0) // p
+    assert set(moved) == {k, k + 1}
+    momentum = (model.mass_kg[:, None] * (pos - before)).sum(axis=0)
+    assert np.linalg.norm(momentum) < 1e-12
 
 
 def test_the_pelvic_floor_stops_a_sigmoid_pulled_toward_the_anus(asset):
