@@ -27,8 +27,12 @@ the autopilot's end depth. Each score is taken the way the scoring modules defin
   drivers' tips reached on that colon (arc length up to the lesser of their deepest progress during the insertion,
   where the projection follows the tip), higher is better. The live scorer files coverage under "withdrawal" only
   after a ``Cecum`` event, so the withdrawal's dwell is the dwell at the end minus the dwell at the turn. Dwell
-  counts only until a scope point first lies more than WALL_TOLERANCE_M outside the wall: a camera that has left the
-  lumen inspects nothing (the expert's on seed 1, 8 s before the end of its withdrawal, `Run` doc).
+  counts only until the camera first leaves the lumen (`camera_outside_wall`): rays cast from outside the wall would
+  count its outer face as inspected. A scope point a millimetre or two into the wall does not blind the camera: on
+  a machine whose compiled kernels round differently, the expert's bending section on seed 2 pressed 1.6-2.7 mm into
+  a pleated sigmoid from 47.5 s on with the camera inside (before it let go of a colon coming out with the tip),
+  and a cut-off at any scope point beyond 1.25 mm left it 8.4 % inspected against the poor driver's 21.1 % (`Run`
+  doc).
 
 One simulation per colon serves all its tests (`seed_comparison`, cached in the worker); each colon's tests form
 one xdist group so that `--dist loadgroup` runs them on one worker and the colons on both.
@@ -46,8 +50,7 @@ from physics.world import scope_clearance
 from sim.drivers.autopilot import Autopilot, AutopilotConfig
 from sim.drivers.drive import drive
 from sim.scene import build_scene
-from sim.scoring import ProgressionConfig, ScoreReport, ScoreSamples, score_samples
-from sim.scoring.cohort import expert_cohort_path, load_cohorts
+from sim.scoring import ProgressionConfig, ScoreReport, ScoreSamples
 from sim.scoring.coverage import CoverageResult
 from sim.scoring.live import LiveScorer
 
@@ -61,11 +64,8 @@ HURRIED_WITHDRAWAL_M_S = 0.08
 #: Loop excess (m) the poor driver's push must exceed: the loop flag of sim.scoring.loops (LoopConfig).
 LOOP_FLAG_M = 0.100
 #: Most the tip's progress along the colon may exceed the inserted length (m): the shaft cuts the inside of the
-#: bends (measured up to 0.068 m, the expert on seed 2).
+#: bends (measured up to 0.055 m, the expert on seed 0).
 TIP_AHEAD_OF_SHAFT_M = 0.08
-#: Distance (m) of a scope point outside the wall beyond which the scope counts as out of the lumen: the line
-#: tests/test_autopilot.py holds to the splenic flexure.
-WALL_TOLERANCE_M = 0.00125
 
 
 def expert_config() -> AutopilotConfig:
@@ -89,13 +89,17 @@ class Run:
     withdrawal_start_s, T_ref = INSERTION_S, composites against the shipped expert cohort), with the colon's rest
     centreline as the reference path and the tip's progress along it (`report.s_m`, (N,) m, the shaft walked from
     the anal verge); withdrawal_start_s: first sample after the driver turned; coverage_at_turn: the coverage
-    rasters then; left_wall_s: first sample with a scope point more than WALL_TOLERANCE_M outside the wall (None:
+    rasters then; left_wall_s: first sample with the camera outside the wall (`camera_outside_wall`; None:
     never); coverage_counted: the rasters then (at the end if never); finite: no NaN in the physics;
     worst_outside_m: largest distance of a scope point outside the wall (every step); phase: the driver's last phase
-    ("done" once the withdrawal reached its end depth).
+    ("done" once the withdrawal reached its end depth); least_withdrawal_excess_m: the least loop excess the driver
+    saw on its withdrawal (its own inserted length minus the tip's ring position along the deformed colon, m:
+    negative when the colon has come out with the tip).
 
-    Measured: the expert's runs stay within 1.46, 1.58 and 1.09 mm of the wall on seeds 0, 1, 2 (beyond 1.25 mm only
-    on seed 1, from 56.7 s of 64.6 s); the poor driver's within 0.97, 1.13 and 0.85 mm. Before the contact's shaft
+    Measured: the expert's runs stay within 1.25, 1.94 and 1.03 mm of the wall on seeds 0, 1, 2, the poor driver's
+    within 1.06, 1.21 and 0.88 mm; neither camera leaves the lumen. Before the expert let go of a colon that came
+    out with the tip (AutopilotConfig.drag_release_m), its bending section went 2.73 mm into the wall on seed 2.
+    Before the contact's shaft
     continuity (physics/contact.py) the expert's withdrawal left the lumen by 11.8, 26.0 and 31.3 mm, and on seed 0
     the autopilot's own locator, like the scorer's projection, had followed the wrong limb of the sigmoid before
     that (from 44 s on it put the tip 0.4-0.5 m along the colon with 0.39-0.03 m of shaft in).
@@ -110,6 +114,7 @@ class Run:
     finite: bool
     worst_outside_m: float
     phase: str
+    least_withdrawal_excess_m: float
 
     @property
     def s_m(self) -> np.ndarray:
@@ -127,6 +132,13 @@ class Run:
         return float(np.nanmax(self.s_m[self.insertion]))
 
 
+def camera_outside_wall(scene, state) -> bool:
+    """Whether the camera (the axis point of the tip's distal face, the contact's last sample) lies outside the
+    deformed wall: its capsule's surface is more than the scope's radius outside."""
+    clearance, _ = scope_clearance(scene.world, state)
+    return bool(clearance[-1] < -scene.world.contact.scope_radius_m)
+
+
 def run_procedure(scene, config: AutopilotConfig) -> Run:
     """Drive `scene` with the autopilot under `config` through insertion and withdrawal, scored live at the live
     scorer's rates (samples 60 Hz, coverage 10 Hz)."""
@@ -139,7 +151,7 @@ def run_procedure(scene, config: AutopilotConfig) -> Run:
         # Snapshots before this sample's coverage update.
         if "t_s" not in turn and pilot.phase != "insertion":
             turn["t_s"], turn["coverage"] = t_s, scorer.coverage.result()
-        if "t_s" not in left and -float(scope_clearance(scene.world, state)[0].min()) > WALL_TOLERANCE_M:
+        if "t_s" not in left and camera_outside_wall(scene, state):
             left["t_s"], left["coverage"] = t_s, scorer.coverage.result()
         scorer.update(t_s, outputs, state)
 
@@ -148,13 +160,12 @@ def run_procedure(scene, config: AutopilotConfig) -> Run:
     _, trace = drive(scene, pilot, limit_s, on_sample=on_sample)
     for t_s, label in pilot.events:  # drive() steps the world without a session: the events come over here
         scorer.event(t_s, label)
-    samples = scorer.samples()
-    cohorts = load_cohorts(expert_cohort_path())
-    report = score_samples(samples, scene.asset.centreline_m, ProgressionConfig(t_ref_s=INSERTION_S),
-                           progression_cohort=cohorts["progression"], retraction_cohort=cohorts["retraction"],
-                           turn_time_s=turn["t_s"])
-    return Run(samples, report, turn["t_s"], turn["coverage"], left.get("t_s"),
-               left.get("coverage", scorer.coverage.result()), trace.finite, trace.worst_outside_m, pilot.phase)
+    # The live scorer's report: its rest centreline, its samples and the shipped expert cohort.
+    report = scorer.report(progression_config=ProgressionConfig(t_ref_s=INSERTION_S), turn_time_s=turn["t_s"])
+    withdrawal_excess = [row["excess_m"] for row in trace.status if row["phase"] == "withdrawal"]
+    return Run(scorer.samples(), report, turn["t_s"], turn["coverage"], left.get("t_s"),
+               left.get("coverage", scorer.coverage.result()), trace.finite, trace.worst_outside_m, pilot.phase,
+               min(withdrawal_excess, default=np.nan))
 
 
 @dataclass
@@ -252,8 +263,8 @@ def seed_comparison(seed: int) -> SeedComparison:
     print(f"\nseed {seed} (coverage over the wall up to s = {common_m:.3f} m):")
     for name, run in runs.items():
         left = "never" if run.left_wall_s is None else f"at {run.left_wall_s:.1f} s of {run.samples.t_s[-1]:.1f} s"
-        print(f"  {name:6s} {scores[name].line()} | worst outside the wall {1e3 * run.worst_outside_m:.2f} mm, "
-              f"beyond {1e3 * WALL_TOLERANCE_M:.2f} mm {left}")
+        print(f"  {name:6s} {scores[name].line()} | worst scope point outside the wall "
+              f"{1e3 * run.worst_outside_m:.2f} mm, camera out of the lumen {left}")
     return SeedComparison(seed, runs, scores, common_m)
 
 
@@ -276,7 +287,7 @@ def seed_params(known_failures: dict[int, str] | None = None) -> list:
 
 #: Why comparisons fail today (measured; the tests' docstrings have the figures).
 SLOWER_INSERTION = ("in 24 s the unsteered push gets further along than the steering autopilot: progression_score "
-                    "expert 26.09, 27.99, 25.17 vs poor 27.74, 29.34, 26.97 on seeds 0, 1, 2")
+                    "expert 26.09, 27.99, 25.11 vs poor 27.75, 29.34, 26.97 on seeds 0, 1, 2")
 
 
 @pytest.mark.slow
@@ -284,7 +295,7 @@ SLOWER_INSERTION = ("in 24 s the unsteered push gets further along than the stee
 def test_both_drivers_withdraw_to_the_end_and_the_poor_push_loops_the_sigmoid(seed):
     """The premises: both runs finish their withdrawal with finite physics, and the poor driver's push loops the
     sigmoid (excess over the loop flag). Measured (seeds 0, 1, 2): the poor's largest loop excess 188, 195 and
-    191 mm (the expert's 180, 190 and 186 mm: it also pushes through loops, reducing only past 0.25 m)."""
+    191 mm (the expert's 180, 190 and 184 mm: it also pushes through loops, reducing only past 0.25 m)."""
     comparison = seed_comparison(seed)
     for name, run in comparison.runs.items():
         assert run.finite, f"{name}: the physics went non-finite"
@@ -300,7 +311,7 @@ def test_the_tip_is_never_further_along_the_colon_than_the_shaft_reaches(seed):
     the centreline round a bend), so inserted length - s stays above -TIP_AHEAD_OF_SHAFT_M throughout, insertion
     and withdrawal, for both drivers. Projecting the tip alone (+-40 mm window, no shaft) broke this on the
     expert's withdrawal: -0.50 and -0.51 m on seeds 0 and 1 (s 0.52 m with 0.03 m of shaft in). With the shaft walk
-    (sim/scoring/reference_path.py) the tip leads the shaft by at most 53, 55 and 68 mm on seeds 0, 1, 2 (expert)
+    (sim/scoring/reference_path.py) the tip leads the shaft by at most 55, 54 and 51 mm on seeds 0, 1, 2 (expert)
     and 6, 5 and 4 mm (poor)."""
     for name, run in seed_comparison(seed).runs.items():
         lead = float(np.nanmax(run.s_m - run.samples.inserted_length_m))
@@ -309,11 +320,26 @@ def test_the_tip_is_never_further_along_the_colon_than_the_shaft_reaches(seed):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("seed", seed_params())
+def test_the_expert_lets_go_of_a_colon_that_comes_out_with_the_tip(seed):
+    """The expert's withdrawal does not tow the colon: when the tip holds on a fold while the shaft comes out and
+    the colon starts to come with it, the autopilot lets the wheels go (AutopilotConfig.drag_release_m) and the
+    tip slips back, so the loop excess it sees stays above -(drag_release_m + 30 mm). Without that, on seed 2 the
+    tip held at 0.6 m along the colon while 0.5 m of shaft came out: excess down to -0.47 m, and the bending section
+    went 2.7 mm into the wall where the gathered sigmoid lay against itself. Measured now: -61, -52 and -60 mm on seeds
+    0, 1, 2 (-101 mm on seed 0 while the hand still pulled as the wheels unwound)."""
+    run = seed_comparison(seed).runs["expert"]
+    limit_m = expert_config().drag_release_m + 0.03
+    print(f"seed {seed}: least loop excess on the expert's withdrawal {1e3 * run.least_withdrawal_excess_m:+.0f} mm")
+    assert run.least_withdrawal_excess_m > -limit_m
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", seed_params({seed: SLOWER_INSERTION for seed in SEEDS}))
 def test_expert_has_the_higher_progression_score_over_the_insertion(seed):
     """The CoPS-like progression score over the insertion (T_ref = INSERTION_S) is higher for the expert. Not met
     on any seed today (strict xfails, which fail once it is met so that the marks go): measured expert 26.09,
-    27.99, 25.17 vs poor 27.74, 29.34, 26.97 on seeds 0, 1, 2 (deepest progress 0.615, 0.641, 0.595 m vs 0.633,
+    27.99, 25.11 vs poor 27.75, 29.34, 26.97 on seeds 0, 1, 2 (deepest progress 0.614, 0.641, 0.593 m vs 0.634,
     0.657, 0.620 m). In 24 s the autopilot eases off and backs off to steer, while the poor driver pushes straight
     on; neither has reduced a loop yet (the autopilot reduces past 0.25 m of excess)."""
     expert, poor = compared(seed, "progression_score")
@@ -334,9 +360,9 @@ def test_expert_moves_less_shaft_per_unit_of_tip_progress_over_the_insertion(see
 @pytest.mark.parametrize("seed", seed_params())
 def test_expert_withdraws_the_shaft_slower(seed):
     """The shaft's mean withdrawal speed (inserted length withdrawn / withdrawal time) is lower for the expert.
-    Measured on seeds 0, 1, 2: expert 20.0 mm/s (withdrawal 38.7, 40.6, 38.0 s) vs poor 80.0 mm/s (10.0, 10.4,
-    9.9 s): the two drivers' speeds, the hand following them. Along the colon (the CoRS-like net retraction /
-    withdrawal time, not compared, module doc) 2.5, 2.7, 2.9 vs 61.2, 61.3, 60.8 mm/s."""
+    Measured on seeds 0, 1, 2: expert 19.6, 19.8, 18.0 mm/s (withdrawal 39.6, 41.0, 42.0 s: its 20 mm/s, held
+    while it lets a towed colon go) vs poor 80.0 mm/s (10.0, 10.4, 9.9 s). Along the colon (the CoRS-like net
+    retraction / withdrawal time, not compared, module doc) 15.0, 15.2, 13.6 vs 61.2, 61.3, 60.8 mm/s."""
     expert, poor = compared(seed, "shaft_withdrawal_speed_m_s")
     assert expert < poor
 
@@ -345,9 +371,9 @@ def test_expert_withdraws_the_shaft_slower(seed):
 @pytest.mark.parametrize("seed", seed_params())
 def test_expert_inspects_more_of_the_wall_on_withdrawal(seed):
     """During the withdrawal the expert inspects a larger fraction of the wall both drivers reached, counting only
-    while the scope is in the lumen. Measured (seeds 0, 1, 2; wall up to s = 0.615, 0.641, 0.595 m): expert 48.2,
-    37.9, 44.2 % vs poor 22.7, 26.2, 22.1 % (before the contact's shaft continuity the expert's scope left the lumen
-    and seed 2 failed: 8.8 %)."""
+    while the camera is in the lumen. Measured (seeds 0, 1, 2; wall up to s = 0.614, 0.641, 0.593 m): expert 79.2,
+    88.2, 73.8 % vs poor 22.3, 26.4, 21.1 % (48.2, 37.9, 44.2 % before the expert let go of a towed colon; before
+    the contact's shaft continuity the expert's scope left the lumen and seed 2 failed: 8.8 %)."""
     expert, poor = compared(seed, "withdrawal_inspected_fraction")
     assert expert > poor
 
@@ -357,9 +383,9 @@ def test_expert_inspects_more_of_the_wall_on_withdrawal(seed):
 def test_expert_withdrawal_is_more_exploratory_by_the_cors_like_measures(seed):
     """The CoRS-like measures the publication names, each oriented as metrics.md §2.2 assumes: the expert's tip
     travels further on the way out (tip retraction) and less of that travel is net pull-back (lower retraction
-    efficiency: the survey circle looks round the folds). Measured on seeds 0, 1, 2: tip retraction expert 1.01,
-    1.06, 1.28 m vs poor 0.81, 0.82, 0.81 m; retraction efficiency 0.59, 0.58, 0.45 vs 0.75, 0.78, 0.74. Not tip
-    travel per minute, which rewards the hurried withdrawal: 1.57, 1.58, 2.02 vs 4.88, 4.73, 4.91 m/min."""
+    efficiency: the survey circle looks round the folds). Measured on seeds 0, 1, 2: tip retraction expert 2.18,
+    1.77, 2.36 m vs poor 0.81, 0.82, 0.80 m; retraction efficiency 0.27, 0.35, 0.24 vs 0.75, 0.78, 0.75. Not tip
+    travel per minute, which rewards the hurried withdrawal: 3.31, 2.59, 3.37 vs 4.88, 4.73, 4.88 m/min."""
     expert_re, poor_re = compared(seed, "retraction_efficiency")
     expert_tr, poor_tr = compared(seed, "tip_retraction_m")
     assert expert_re < poor_re
@@ -370,8 +396,9 @@ def test_expert_withdrawal_is_more_exploratory_by_the_cors_like_measures(seed):
 @pytest.mark.parametrize("seed", seed_params())
 def test_expert_has_the_higher_retraction_composite(seed):
     """The CoRS-like composite against the shipped expert cohort (assets/cohorts/colosim_expert.json, seeds 10-15:
-    not these) is higher for the expert. Measured on seeds 0, 1, 2: expert -0.97, -0.76, +1.25 vs poor -2.46, -2.46,
-    -2.48 (the cohort's own runs average 0 by construction)."""
+    not these) is higher for the expert. Measured on seeds 0, 1, 2: expert +0.06, -2.73, +1.31 vs poor -12.44,
+    -12.79, -12.45 (the cohort's own runs average 0 by construction; its six withdrawals are alike, so a z-score
+    moves fast: retraction efficiency sd 0.039)."""
     expert, poor = compared(seed, "retraction_composite")
     assert expert > poor
 
