@@ -189,6 +189,12 @@ def start_index(log: CoordinateLog) -> int:
     return int(candidates[0] if candidates.size else np.flatnonzero(has_tip)[0])
 
 
+def recording_verge(log: CoordinateLog, verge_m: np.ndarray | None = None) -> np.ndarray:
+    """The anal verge (3,) in the recording's frame: `verge_m` when given (a recording that starts with the scope
+    already in), else the first tip reading (`start_index`)."""
+    return log.tip_m[start_index(log)] if verge_m is None else np.asarray(verge_m, dtype=float).reshape(3)
+
+
 def _coil_arcs(log: CoordinateLog) -> np.ndarray:
     """(K,) arc length (m) of each coil from the tip: the recording's median spacing between neighbouring coils
     (a rigid scope keeps it; a bent one shortens the chords a little), coil 0 at 0."""
@@ -257,12 +263,11 @@ def insertion_samples(log: CoordinateLog, verge_m: np.ndarray | None = None) -> 
     """The insertion part of `log` that a registration fits: (inserted length (N,) m of every sample, NaN where
     unknown; indices (M,) of the insertion samples with a tip and a length, from `start_index` up to the first
     ``Cecum``, else up to the deepest inserted length). verge_m (3,): the anal verge in the recording's frame
-    (default: the first tip reading, `start_index`)."""
+    (`recording_verge`)."""
     from sim.scoring.samples import inserted_length_from_coils
 
     first = start_index(log)
-    verge = log.tip_m[first] if verge_m is None else np.asarray(verge_m, dtype=float).reshape(3)
-    length = inserted_length_from_coils(log.coils_m, verge)
+    length = inserted_length_from_coils(log.coils_m, recording_verge(log, verge_m))
     if log.n_coils < 2:
         # One coil: only the tip path's own arc length is known (it overcounts back-and-forth, see module doc).
         tip = np.nan_to_num(log.tip_m, nan=0.0)
@@ -291,7 +296,7 @@ def fit_registration(log: CoordinateLog, centreline_m: np.ndarray, *, refine: bo
     """
     from scipy.spatial import cKDTree
 
-    verge_rec = log.tip_m[start_index(log)] if verge_m is None else np.asarray(verge_m, dtype=float).reshape(3)
+    verge_rec = recording_verge(log, verge_m)
     s_grid, centre = resample_polyline(centreline_m, CENTRELINE_STEP_M)
     if centreline_weights is None:
         w_centre = np.ones(s_grid.size)
