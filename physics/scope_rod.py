@@ -721,9 +721,17 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
     nj = n - 1
     if nj < 1:
         return
+    # Joints between two kinematic segments (the proximal prefix outside the body: `predict_segments`) have
+    # nothing to move and no coupling to the rest (zero off-diagonal block, zero update), so the solve starts at
+    # the first joint with a free segment: with 0.3 m of a 1.6 m scope inserted that is four fifths of the work.
+    j0 = 0
+    while j0 < nj and inv_mass[j0] == 0.0 and inv_mass[j0 + 1] == 0.0:
+        j0 += 1
+    if j0 == nj:
+        return
     inv_iw = np.empty((n, 3, 3))  # world inverse inertia R diag(1/I) R^T
     rot = np.empty((3, 3))
-    for i in range(n):
+    for i in range(j0, n):
         _quat_matrix(orientation[i], rot)
         for a in range(3):
             for b in range(a, 3):
@@ -743,7 +751,7 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
     kb = np.empty((3, 3))
     cw = np.empty((3, 3))
     rot_a = np.empty((3, 3))
-    for j in range(nj):
+    for j in range(j0, nj):
         ia = j
         ib = j + 1
         qa = orientation[ia]
@@ -819,8 +827,8 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
     chol = np.empty((nj, 6, 6))
     e = np.empty((6, 6))
     col = np.empty(6)
-    for j in range(nj):
-        if j > 0 and inv_mass[j] != 0.0:  # off[j - 1] is zero when the shared segment j is kinematic
+    for j in range(j0, nj):
+        if j > j0 and inv_mass[j] != 0.0:  # off[j - 1] is zero when the shared segment j is kinematic
             for c in range(6):  # E = D'_{j-1}^-1 B_{j-1}, column by column
                 for a in range(6):
                     col[a] = off[j - 1, a, c]
@@ -842,7 +850,7 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
         _chol6(diag[j], chol[j])
     dl = np.empty((nj, 6))
     _chol6_solve(chol[nj - 1], rhs[nj - 1], dl[nj - 1])
-    for j in range(nj - 2, -1, -1):
+    for j in range(nj - 2, j0 - 1, -1):
         for a in range(6):
             s = rhs[j, a]
             for m in range(6):
@@ -852,7 +860,7 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
 
     # Move segments by M^-1 G^T dlambda: joint i acts on segment i through G_a^T = [[I, 0], [[r_a]x, -I]] and
     # joint i - 1 through G_b^T = [[-I, 0], [-[r_b]x, I]].
-    for i in range(n):
+    for i in range(j0, n):
         if inv_mass[i] == 0.0:
             continue
         fx = fy = fz = 0.0  # generalised force (position part) and torque, before M^-1
@@ -886,7 +894,7 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
             w[1, 0] * mx + w[1, 1] * my + w[1, 2] * mz,
             w[2, 0] * mx + w[2, 1] * my + w[2, 2] * mz,
         )
-    for j in range(nj):
+    for j in range(j0, nj):
         for a in range(6):
             multiplier[j, a] += dl[j, a]
 

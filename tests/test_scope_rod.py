@@ -18,7 +18,11 @@ import pytest
 from physics.scope_rod import (
     RodControls,
     build_rod,
+    joint_compliance,
+    joint_rest_rotation,
+    project_rod_joints,
     quat_rotate,
+    rest_quaternions,
     rod_outputs,
     step_rod,
     straight_state,
@@ -292,6 +296,42 @@ def test_insertion_feeds_rod_along_axis(model):
     outside = model.segment_arc_from_tip_m >= 0.4
     assert np.array_equal(state.kinematic, outside)
     np.testing.assert_allclose(state.position_m[outside, 0], 0.4 - model.segment_arc_from_tip_m[outside], atol=1e-12)
+
+
+def test_joint_solve_of_a_partly_inserted_rod_equals_the_solve_of_its_free_part(model):
+    """The joints between two segments outside the body (kinematic) are skipped by the block solve: solving the
+    whole rod must move the free segments exactly as solving only the free part with its one kinematic root."""
+    state = straight_state(model, ORIGIN, INSERT_AXIS, insertion_depth_m=0.25, up=IMAGE_UP)
+    controls = RodControls(insertion_depth_m=0.25, wheel_up_down_rad=1.5, roll_rad=0.3)
+    for _ in range(30):  # bent by the wheel, sagging, not yet at rest: every joint has an error to remove
+        step_rod(model, state, controls, DT_S, gravity_m_s2=(0.0, 0.0, -9.81))
+    free = ~state.kinematic
+    first = int(np.argmax(free)) - 1  # the last kinematic segment holds the free part
+    assert first > 10 and not free[:first + 1].any() and free[first + 1:].all()
+    inv_mass = np.where(free, 1.0 / model.segment_mass_kg, 0.0)
+    inv_inertia = np.where(free[:, None], 1.0 / model.segment_inertia_kg_m2, 0.0)
+    rest = rest_quaternions(joint_rest_rotation(model, controls))
+    compliance = joint_compliance(model)
+    multiplier = np.full((model.segment_count - 1, 6), 0.01)  # a sweep in, so lambda enters the right-hand side
+    h = DT_S / 8
+
+    whole_pos, whole_q, whole_lam = state.position_m.copy(), state.orientation.copy(), multiplier.copy()
+    project_rod_joints(whole_pos, whole_q, inv_mass, inv_inertia, 0.5 * model.segment_length_m, rest, compliance,
+                       whole_lam, h)
+    part = slice(first, None)
+    part_pos, part_q = state.position_m[part].copy(), state.orientation[part].copy()
+    part_lam = multiplier[first:].copy()
+    project_rod_joints(part_pos, part_q, inv_mass[part], inv_inertia[part], 0.5 * model.segment_length_m[part],
+                       rest[first:], compliance[first:], part_lam, h)
+
+    moved = np.abs(whole_pos - state.position_m).max()
+    assert moved > 1e-6  # the solve did something
+    np.testing.assert_allclose(whole_pos[part], part_pos, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(whole_q[part], part_q, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(whole_lam[first:], part_lam, rtol=0, atol=1e-15)
+    # Outside the body nothing moved and no multiplier gathered.
+    assert np.array_equal(whole_pos[:first], state.position_m[:first])
+    assert np.array_equal(whole_lam[:first], multiplier[:first])
 
 
 # ----------------------------------------------------------------------------------------------------------------
