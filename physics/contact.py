@@ -342,6 +342,13 @@ def wall_section_distance(position_m, k, p, f, x0, x1, x2, t0, t1, t2, e_out):
         e_u = b_u - a_u
         e_v = b_v - a_v
         ll = e_u * e_u + e_v * e_v
+        # An edge whose line lies further than the best edge so far cannot be nearer: skip its division (the
+        # margin keeps the choice the one the full computation makes, ties within 1e-9 included).
+        cross = a_u * e_v - a_v * e_u
+        if cross * cross > best * ll * (1.0 + 1e-9):
+            a_u = b_u
+            a_v = b_v
+            continue
         w = -(a_u * e_u + a_v * e_v) / ll if ll > _TINY_M * _TINY_M else 0.0
         w = min(max(w, 0.0), 1.0)
         q_u = a_u + w * e_u
