@@ -18,10 +18,12 @@ Per substep of length h (one numba kernel for the whole step, `_world_step_kerne
      last among the scope's projections, so a scope point leaves the substep inside the wall up to what one
      contact's correction undoes of its neighbours';
   4. `contact_iterations` times, around the contacts only: the links and tethers of the rings within
-     CONTACT_ITERATION_RINGS of a touching sample (`colon_body.sweep_marked_rings`), rod joints, contact passes
-     over the touching samples, normal and friction (friction must see the joints' motion: physics/contact.py,
-     "Friction");
-  5. colon self-contact, the rings' order along the tube (`colon_body.project_ring_order`), the pelvic floor
+     CONTACT_ITERATION_RINGS of a touching sample (`colon_body.sweep_marked_rings`), colon self-contact
+     (`colon_body.project_self_contact`; see "Self-contact among the contact iterations"), rod joints, contact
+     passes over the touching samples, normal and friction (friction must see the joints' motion:
+     physics/contact.py, "Friction");
+  5. colon self-contact if no sample touched (step 4 did it otherwise), the rings' order along the tube
+     (`colon_body.project_ring_order`), the pelvic floor
      (`colon_body.project_pelvic_floor`), then `colon_body.wall_substep_end` (lumen floor and wall velocities);
   6. rod velocity update (XPBD: from the pose change over the substep).
 Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
@@ -46,6 +48,18 @@ around the touching samples settle them against each other; measured on the defa
 (seed 0, 40 s simulated): largest wall strain 0.76 with them against 1.75 without, fastest wall particle 0.74 m/s
 against 1.14, worst scope point outside the wall 0.4 mm either way; bench/physics.py's scene 1.0-1.5 ms more per
 step.
+
+Self-contact among the contact iterations: where the scope presses the wall onto another part of the colon (a
+loop of the sigmoid lying on the next one, or the shaft crossing itself with two walls between), the scope contact
+pushes a wall particle one way and the self-contact pushes it back. With the self-contact once at the end of the
+substep, after the contact passes, it had the last word every substep: it left the wall up to a millimetre inside
+the scope, and the contact's and the self-contact's pre-stabilisation (each moves the previous position with the
+overlap it removes) turned the pushing back and forth into 1.5 m/s of particle velocity (seed 2 at 16.4 s: a
+particle of ring 79 moved 1.7 mm by its predicted velocity, 3.1 mm back by the contact, 1.1 mm back by the
+self-contact, every substep, its net motion 0.1-0.2 mm). Solved inside the contact iterations, before the rod
+joints and the contact passes, the two settle against each other and the contact still comes last. Measured with
+bench/autopilot.py to 40 s simulated: seed 0 worst scope point outside the wall 0.98 -> 0.37 mm and fastest wall
+particle 1.00 -> 1.00 m/s, seed 2 1.03 -> 0.40 mm and 1.56 -> 0.97 m/s.
 
 Determinism: every loop runs in a fixed order, so the same model, state, controls and dt give bit-identical
 states; with `threaded=True` the wall's ring blocks run on numba's threads, but they share no particle and each
@@ -456,6 +470,7 @@ def _world_step_kernel(
                 sweep_marked_rings(wall_pos, wall_prev_pos, wall_inv_mass, ci, cj, rest_len, coefficients,
                                    wall_multiplier, wall_rest_pos, tether_coefficients, tether_multiplier, per_ring,
                                    ring_run_start, ring_runs, marked)
+                project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
                 project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
                                    rod_multiplier, h)
                 for _ in range(contact_passes):
@@ -465,7 +480,8 @@ def _world_step_kernel(
                                                 contact_compl, normal_multiplier, friction_multiplier, normal_out,
                                                 segment_force, segment_moment, particle_force, force_scale, h,
                                                 old_overlap, patch_half_rings, patch_half_particles, True)
-        project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
+        else:
+            project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
         project_ring_order(wall_pos, wall_inv_mass, ring_count, per_ring, ring_min_gap)
         project_pelvic_floor(wall_pos, wall_inv_mass, floor_point, floor_normal, floor_depth)
         wall_substep_end(threaded, wall_pos, wall_prev_pos, wall_vel, wall_inv_mass, per_ring, rest_centroid_distance,
