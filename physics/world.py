@@ -57,9 +57,11 @@ the scope, and the contact's and the self-contact's pre-stabilisation (each move
 overlap it removes) turned the pushing back and forth into 1.5 m/s of particle velocity (seed 2 at 16.4 s: a
 particle of ring 79 moved 1.7 mm by its predicted velocity, 3.1 mm back by the contact, 1.1 mm back by the
 self-contact, every substep, its net motion 0.1-0.2 mm). Solved inside the contact iterations, before the rod
-joints and the contact passes, the two settle against each other and the contact still comes last. Measured with
-bench/autopilot.py to 40 s simulated: seed 0 worst scope point outside the wall 0.98 -> 0.37 mm and fastest wall
-particle 1.00 -> 1.00 m/s, seed 2 1.03 -> 0.40 mm and 1.56 -> 0.97 m/s.
+joints and the contact passes, the two settle against each other and the contact still comes last. Measured, before
+-> after: the autopilot to the splenic flexure on seeds 0-5 (tests/test_autopilot.py), worst scope point outside
+the wall 0.52-1.04 -> 0.29-0.37 mm and fastest wall particle 1.00-1.56 -> 0.91-1.35 m/s; over 60 s
+(bench/autopilot.py) seeds 0-2 1.35, 1.10, 1.14 -> 0.47, 0.40, 0.44 mm. The self-contact runs twice more per
+substep where a sample touches (its candidate list, not the whole wall): bench/physics.py 3.18 ms per step.
 
 Determinism: every loop runs in a fixed order, so the same model, state, controls and dt give bit-identical
 states; with `threaded=True` the wall's ring blocks run on numba's threads, but they share no particle and each
