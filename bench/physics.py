@@ -7,7 +7,9 @@ the rectum and sigmoid from the first step. The handle then feeds in and out aro
 works both wheels, with the colon half insufflated. Prints ms per step and the real-time factor at dt = 1/240 s
 with the world's default substeps, on one thread and with the wall's ring blocks on numba's threads
 (`threaded=True`, bit-identical), then on one thread at 2x and 4x the particle count (rings closer together and
-more particles per ring; substeps as `WorldModel.default_substeps` gives those grids).
+more particles per ring; substeps as `WorldModel.default_substeps` gives those grids). Then the 1x grid with the
+scope DEEP_DEPTH_M in (about where the autopilot stalls, past the splenic flexure): three times the contact samples
+and free segments of the default scene, so this is the step time of the middle of a procedure (`*_deep`).
 
 PyBullet peer, in the same run: the same world model built in PyBullet (all rings; colon as a mass-spring soft body
 with anchors, scope as the multibody chain; see physics/pybullet_world.py for what differs) and ours, both driven
@@ -50,14 +52,16 @@ from sim.scope_file import load_scope  # noqa: E402
 
 DT_S = 1.0 / 240.0
 DEPTH_M = 0.3
+#: The deep scene's insertion (m): the autopilot has 1.0-1.1 m in when it stalls past the splenic flexure.
+DEEP_DEPTH_M = 1.0
 #: (label, ring spacing m, particles per ring): 1x, 2x, 4x particles.
 RESOLUTIONS = (("1x", 0.005, 20), ("2x", 0.0025, 20), ("4x", 0.0025, 40))
 
 
-def rod_controls_at(t_s: float) -> RodControls:
-    """Handle motion at time t: feed in and out around DEPTH_M, roll, both wheels (slow, within their limits)."""
+def rod_controls_at(t_s: float, depth_m: float = DEPTH_M) -> RodControls:
+    """Handle motion at time t: feed in and out around depth_m, roll, both wheels (slow, within their limits)."""
     return RodControls(
-        insertion_depth_m=DEPTH_M + 0.02 * math.sin(1.0 * t_s),
+        insertion_depth_m=depth_m + 0.02 * math.sin(1.0 * t_s),
         roll_rad=0.5 * math.sin(0.7 * t_s),
         wheel_up_down_rad=1.5 * math.sin(1.1 * t_s),
         wheel_left_right_rad=1.0 * math.sin(0.9 * t_s),
@@ -71,14 +75,15 @@ def build(asset, rod_model, spacing_m: float, per_ring: int):
     return build_world(rod_model, colon)
 
 
-def run(model, steps: int, threaded: bool = False, block: int = 40) -> dict:
-    """Default-scene run; ms per step is the minimum over blocks of `block` steps (x the blocks for the total)."""
+def run(model, steps: int, threaded: bool = False, depth_m: float = DEPTH_M, block: int = 40) -> dict:
+    """Default-scene run with the scope depth_m in; ms per step is the minimum over blocks of `block` steps (x the
+    blocks for the total)."""
     colon, rod_model = model.colon, model.rod
     substeps = model.default_substeps
-    state = initial_world_state(model, insertion_depth_m=DEPTH_M)
+    state = initial_world_state(model, insertion_depth_m=depth_m)
 
     def controls(n: int) -> WorldControls:
-        return WorldControls(rod_controls_at(n * DT_S), ColonControls(insufflation=0.5))
+        return WorldControls(rod_controls_at(n * DT_S, depth_m), ColonControls(insufflation=0.5))
 
     t0 = time.perf_counter()
     step_world(model, state, controls(0), DT_S, substeps, threaded=threaded)  # numba load/compile
@@ -171,16 +176,17 @@ def main() -> None:
     asset = generate_colon(0)
     rod_model = build_rod(load_scope())
     print(f"world: procedural colon seed 0 ({asset.length_m:.3f} m), scope {rod_model.spec.name} "
-          f"({rod_model.segment_count} segments), {DEPTH_M} m inserted; dt = {DT_S:.6f} s, {args.steps} steps timed")
+          f"({rod_model.segment_count} segments), {DEPTH_M} m inserted ({DEEP_DEPTH_M} m for the deep scene); dt = {DT_S:.6f} s, {args.steps} steps timed")
     results = {}
     models = {}
     for label, spacing, per_ring in RESOLUTIONS:
         models[label] = build(asset, rod_model, spacing, per_ring)
-    runs = [("1x", False), ("1x_threaded", True), ("2x", False), ("4x", False)]
-    for label, threaded in runs:
-        r = run(models[label.split("_")[0]], args.steps, threaded=threaded)
+    runs = [("1x", False, DEPTH_M), ("1x_threaded", True, DEPTH_M), ("2x", False, DEPTH_M), ("4x", False, DEPTH_M),
+            ("1x_deep", False, DEEP_DEPTH_M)]
+    for label, threaded, depth in runs:
+        r = run(models[label.split("_")[0]], args.steps, threaded=threaded, depth_m=depth)
         results[label] = r
-        print(f"{label}: {r['particles']} particles ({r['rings']} rings), {r['segments']} segments, "
+        print(f"{label} ({depth} m in): {r['particles']} particles ({r['rings']} rings), {r['segments']} segments, "
               f"{r['samples']} contact samples, {r['substeps']} substeps: {r['ms_per_step']:.3f} ms per step, "
               f"real-time factor {r['realtime_factor']:.2f} (first step incl. numba load {r['first_s']:.2f} s); "
               f"worst outside wall {r['worst_outside_mm']:.3f} mm, contact load {r['contact_load_N']:.2f} N, "
@@ -215,7 +221,8 @@ def main() -> None:
         f"realtime_factor_threaded={results['1x_threaded']['realtime_factor']:.2f} "
         f"ms_per_step_2x={results['2x']['ms_per_step']:.3f} ms_per_step_4x={results['4x']['ms_per_step']:.3f} "
         f"particles_2x={results['2x']['particles']} particles_4x={results['4x']['particles']} "
-        f"substeps_4x={results['4x']['substeps']} {ratio_text} {peer_text} "
+        f"substeps_4x={results['4x']['substeps']} ms_per_step_deep={results['1x_deep']['ms_per_step']:.3f} "
+        f"realtime_factor_deep={results['1x_deep']['realtime_factor']:.2f} {ratio_text} {peer_text} "
         f"worst_outside_mm={max(r['worst_outside_mm'] for r in results.values()):.3f} "
         f"finite={all(r['finite'] for r in results.values())}"
     )
