@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from matplotlib.path import Path
 
-from physics.contact import wall_section_distance
+from physics.contact import scope_wall_clearance, wall_section_distance
 
 P = 20
 
@@ -126,3 +126,44 @@ def test_a_sample_that_lost_its_piece_finds_it_again_beside_its_neighbour_on_the
     assert abs(own_only[lost] - truth[lost]) > 50  # alone, it stays on the other limb
     locate_samples_local(points, centroid, piece, 3)
     assert np.array_equal(piece, truth)
+
+
+def _bent_tube(bend_deg: float, radius_m: float = 0.015, gap_m: float = 0.005) -> np.ndarray:
+    """(5 P, 3) five circular rings: rings 0-2 along +z, rings 3-4 along +z turned by bend_deg toward +y about ring
+    2's centre, each ring in the plane normal to its own tangent (the mean of its two pieces' directions)."""
+    a = np.radians(bend_deg)
+    d_in = np.array([0.0, 0.0, 1.0])
+    d_out = np.array([0.0, np.sin(a), np.cos(a)])
+    centres = [(-2 + k) * gap_m * d_in for k in range(3)] + [k * gap_m * d_out for k in (1, 2)]
+    tangents = [d_in, d_in, d_in + d_out, d_out, d_out]
+    theta = np.linspace(0.0, 2.0 * np.pi, P, endpoint=False)
+    rings = []
+    for c, t in zip(centres, tangents):
+        t = t / np.linalg.norm(t)
+        u = np.array([1.0, 0.0, 0.0])  # normal to every tangent here (the bend is about x)
+        v = np.cross(t, u)
+        rings.append(c + radius_m * (np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * v))
+    return np.concatenate(rings)
+
+
+@pytest.mark.parametrize("bend_deg", [20.0, 40.0])
+def test_a_sample_on_the_outside_of_a_bend_measures_the_same_from_either_piece(bend_deg):
+    """A scope sample in the wedge on the outside of a bend lies beyond the end of the piece before the bend's ring
+    and before the start of the piece after it; either piece may hold it (the samples change piece as the scope
+    moves). Both must give the same clearance, or the contact jumps when the sample changes piece: with each
+    piece's chord as the section's normal the two measured the shared ring in planes the bend's angle apart (the
+    tip at the sigmoid apex: 1.4 mm outside on one piece, 4.4 mm on the next)."""
+    wall = _bent_tube(bend_deg)
+    outer = np.array([[0.0, -0.014, 0.002]])  # beside ring 2 (the bend's ring, at the origin), on the outer side
+    clearance = {}
+    for piece in (1, 2):
+        out_c, out_s = np.empty(1), np.empty(1)
+        scope_wall_clearance(outer, wall, 5, P, np.array([piece]), 0.0, out_c, out_s)
+        assert out_s[0] == pytest.approx(2.0)  # clamped onto the shared ring from either side
+        clearance[piece] = out_c[0]
+    assert clearance[1] == pytest.approx(clearance[2], abs=1e-9)
+    # Measured in ring 2's own plane (normal d_in + d_out), the point is this far inside the 15 mm circle.
+    t = np.array([0.0, np.sin(np.radians(bend_deg)), 1.0 + np.cos(np.radians(bend_deg))])
+    t /= np.linalg.norm(t)
+    in_plane = outer[0] - (outer[0] @ t) * t
+    assert clearance[1] == pytest.approx(0.015 - np.linalg.norm(in_plane), abs=2e-4)
