@@ -665,8 +665,9 @@ def wall_patch(k, f, jw, ww, p, r, half_rings, half_particles, idx, wt, edge):
 def _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb):
     """Where point x lies along piece k (ring centroids ga, gb (3,), filled here): returns (f, t0, t1, t2), f in
     [0, 1] the fraction along the piece (clamped: beyond the last ring, the open pole, or past a bend's outer joint
-    the piece holds it in its own plane) and t the section's unit normal, the ring tangents blended by f; f = -1
-    when x is behind the anal verge (k = 0, outside the body) or the piece has no length."""
+    the piece holds it in its end ring's plane, the plane the next piece starts with) and t the section's unit
+    normal, the ring tangents blended by f; f = -1 when x is behind the anal verge (k = 0, outside the body) or the
+    piece has no length."""
     _fresh_centroid(wall_position_m, k, p, ga)
     _fresh_centroid(wall_position_m, k + 1, p, gb)
     t0 = gb[0] - ga[0]
