@@ -176,7 +176,8 @@ def main() -> None:
     asset = generate_colon(0)
     rod_model = build_rod(load_scope())
     print(f"world: procedural colon seed 0 ({asset.length_m:.3f} m), scope {rod_model.spec.name} "
-          f"({rod_model.segment_count} segments), {DEPTH_M} m inserted ({DEEP_DEPTH_M} m for the deep scene); dt = {DT_S:.6f} s, {args.steps} steps timed")
+          f"({rod_model.segment_count} segments), {DEPTH_M} m inserted ({DEEP_DEPTH_M} m for the deep scene); "
+          f"dt = {DT_S:.6f} s, {args.steps} steps timed")
     results = {}
     models = {}
     for label, spacing, per_ring in RESOLUTIONS:

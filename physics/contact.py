@@ -431,6 +431,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
     alpha = compliance_m_N / (h_s * h_s)
     ga = np.empty(3)
     gb = np.empty(3)
+    gc = np.empty(3)
     e = np.empty(3)
     patch_size = 4 * patch_half_rings * patch_half_particles
     sp_idx = np.empty(patch_size, dtype=np.int64)
@@ -452,7 +453,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         x0 = rod_position_m[i, 0] + ax
         x1 = rod_position_m[i, 1] + ay
         x2 = rod_position_m[i, 2] + az
-        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb)
+        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb, gc)
         if f < 0.0:
             continue
         sd, jw, ww = wall_section_distance(wall_position_m, k, p, f, x0, x1, x2, t0, t1, t2, e)
@@ -662,8 +663,8 @@ def wall_patch(k, f, jw, ww, p, r, half_rings, half_particles, idx, wt, edge):
 
 
 @njit(cache=True, nogil=True)
-def _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb):
-    """Where point x lies along piece k (ring centroids ga, gb (3,), filled here): returns (f, t0, t1, t2), f in
+def _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb, gc):
+    """Where point x lies along piece k (ring centroids ga, gb (3,), filled here; gc (3,) scratch): returns (f, t0, t1, t2), f in
     [0, 1] the fraction along the piece (clamped: beyond the last ring, the open pole, or past a bend's outer joint
     the piece holds it in its end ring's plane, the plane the next piece starts with) and t the section's unit
     normal, the ring tangents blended by f; f = -1 when x is behind the anal verge (k = 0, outside the body) or the
@@ -688,15 +689,14 @@ def _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb):
     # same plane on either side (with the chord of each piece, one at f = 1 and the next at f = 0 measured the
     # shared ring in two planes the bend's angle apart: 1.4 against 4.4 mm outside, the tip at the sigmoid apex).
     r = wall_position_m.shape[0] // p
-    c = np.empty(3)
     ta0, ta1, ta2 = t0, t1, t2
     if k >= 1:
-        _fresh_centroid(wall_position_m, k - 1, p, c)
-        ta0, ta1, ta2 = _unit(gb[0] - c[0], gb[1] - c[1], gb[2] - c[2], t0, t1, t2)
+        _fresh_centroid(wall_position_m, k - 1, p, gc)
+        ta0, ta1, ta2 = _unit(gb[0] - gc[0], gb[1] - gc[1], gb[2] - gc[2], t0, t1, t2)
     tb0, tb1, tb2 = t0, t1, t2
     if k + 2 <= r - 1:
-        _fresh_centroid(wall_position_m, k + 2, p, c)
-        tb0, tb1, tb2 = _unit(c[0] - ga[0], c[1] - ga[1], c[2] - ga[2], t0, t1, t2)
+        _fresh_centroid(wall_position_m, k + 2, p, gc)
+        tb0, tb1, tb2 = _unit(gc[0] - ga[0], gc[1] - ga[1], gc[2] - ga[2], t0, t1, t2)
     n0, n1, n2 = _unit((1.0 - f) * ta0 + f * tb0, (1.0 - f) * ta1 + f * tb1, (1.0 - f) * ta2 + f * tb2, t0, t1, t2)
     return f, n0, n1, n2
 
@@ -720,6 +720,7 @@ def scope_wall_clearance(points_m, wall_position_m, ring_count, particles_per_ri
     p = particles_per_ring
     ga = np.empty(3)
     gb = np.empty(3)
+    gc = np.empty(3)
     e = np.empty(3)
     for q in range(points_m.shape[0]):
         out_clearance[q] = np.inf
@@ -728,7 +729,7 @@ def scope_wall_clearance(points_m, wall_position_m, ring_count, particles_per_ri
         if k < 0 or k > ring_count - 2:
             continue
         x0, x1, x2 = points_m[q, 0], points_m[q, 1], points_m[q, 2]
-        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb)
+        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb, gc)
         if f < 0.0:
             continue
         out_s_fraction[q] = k + f
