@@ -274,18 +274,23 @@ def locate_samples_local(points_m, centroid, sample_piece, window):
 
 
 @njit(cache=True, nogil=True)
-def _fresh_centroid(position_m, k, p, out):
-    """Centroid out (3,) of ring k from the current particle positions."""
-    out[0] = 0.0
-    out[1] = 0.0
-    out[2] = 0.0
+def _ring_centroid(position_m, k, p, centroid, fresh):
+    """Make row k of centroid (R, 3) ring k's centroid of the current particle positions, recomputing it only when
+    fresh[k] (R,) bool is False (the callers clear a ring's flag whenever they move one of its particles). The same
+    sum in the same order every time, so a cached row equals a recomputed one bit for bit."""
+    if fresh[k]:
+        return
+    c0 = 0.0
+    c1 = 0.0
+    c2 = 0.0
     for j in range(p):
-        out[0] += position_m[k * p + j, 0]
-        out[1] += position_m[k * p + j, 1]
-        out[2] += position_m[k * p + j, 2]
-    out[0] /= p
-    out[1] /= p
-    out[2] /= p
+        c0 += position_m[k * p + j, 0]
+        c1 += position_m[k * p + j, 1]
+        c2 += position_m[k * p + j, 2]
+    centroid[k, 0] = c0 / p
+    centroid[k, 1] = c1 / p
+    centroid[k, 2] = c2 / p
+    fresh[k] = True
 
 
 @njit(cache=True, nogil=True)
@@ -429,9 +434,9 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
     p = particles_per_ring
     r = ring_count
     alpha = compliance_m_N / (h_s * h_s)
-    ga = np.empty(3)
-    gb = np.empty(3)
-    gc = np.empty(3)
+    # Ring centroids, each computed when a sample first needs it and again only after a contact moved the ring.
+    centroid = np.empty((r, 3))
+    fresh = np.zeros(r, dtype=np.bool_)
     e = np.empty(3)
     patch_size = 4 * patch_half_rings * patch_half_particles
     sp_idx = np.empty(patch_size, dtype=np.int64)
@@ -453,7 +458,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         x0 = rod_position_m[i, 0] + ax
         x1 = rod_position_m[i, 1] + ay
         x2 = rod_position_m[i, 2] + az
-        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb, gc)
+        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, centroid, fresh)
         if f < 0.0:
             continue
         sd, jw, ww = wall_section_distance(wall_position_m, k, p, f, x0, x1, x2, t0, t1, t2, e)
@@ -509,6 +514,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
             wall_position_m[pi, 0] += s * e[0]
             wall_position_m[pi, 1] += s * e[1]
             wall_position_m[pi, 2] += s * e[2]
+            fresh[pi // p] = False
             fs = sp_wt[m] * dl * force_scale
             particle_force_N[pi, 0] += fs * e[0]
             particle_force_N[pi, 1] += fs * e[1]
@@ -613,6 +619,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
             wall_position_m[pi, 0] -= s * n0
             wall_position_m[pi, 1] -= s * n1
             wall_position_m[pi, 2] -= s * n2
+            fresh[pi // p] = False
             fs = sp_wt[m] * dlt * force_scale
             particle_force_N[pi, 0] -= fs * n0
             particle_force_N[pi, 1] -= fs * n1
@@ -663,24 +670,25 @@ def wall_patch(k, f, jw, ww, p, r, half_rings, half_particles, idx, wt, edge):
 
 
 @njit(cache=True, nogil=True)
-def _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb, gc):
-    """Where point x lies along piece k (ring centroids ga, gb (3,), filled here; gc (3,) scratch): returns (f, t0, t1, t2), f in
-    [0, 1] the fraction along the piece (clamped: beyond the last ring, the open pole, or past a bend's outer joint
-    the piece holds it in its end ring's plane, the plane the next piece starts with) and t the section's unit
-    normal, the ring tangents blended by f; f = -1 when x is behind the anal verge (k = 0, outside the body) or the
-    piece has no length."""
-    _fresh_centroid(wall_position_m, k, p, ga)
-    _fresh_centroid(wall_position_m, k + 1, p, gb)
-    t0 = gb[0] - ga[0]
-    t1 = gb[1] - ga[1]
-    t2 = gb[2] - ga[2]
+def _piece_position(wall_position_m, k, p, x0, x1, x2, centroid, fresh):
+    """Where point x lies along piece k: returns (f, t0, t1, t2), f in [0, 1] the fraction along the piece
+    (clamped: beyond the last ring, the open pole, or past a bend's outer joint the piece holds it in its end ring's
+    plane, the plane the next piece starts with) and t the section's unit normal, the ring tangents blended by f;
+    f = -1 when x is behind the anal verge (k = 0, outside the body) or the piece has no length. Ring centroids
+    come from centroid (R, 3), refreshed where fresh (R,) bool says a ring moved (`_ring_centroid`): a sample
+    shares its four rings with its neighbours on the shaft, and only a sample that pushes moves them."""
+    for m in range(max(k - 1, 0), min(k + 3, centroid.shape[0])):
+        _ring_centroid(wall_position_m, m, p, centroid, fresh)
+    t0 = centroid[k + 1, 0] - centroid[k, 0]
+    t1 = centroid[k + 1, 1] - centroid[k, 1]
+    t2 = centroid[k + 1, 2] - centroid[k, 2]
     tl = math.sqrt(t0 * t0 + t1 * t1 + t2 * t2)
     if tl < _TINY_M:
         return -1.0, 0.0, 0.0, 1.0
     t0 /= tl
     t1 /= tl
     t2 /= tl
-    f = ((x0 - ga[0]) * t0 + (x1 - ga[1]) * t1 + (x2 - ga[2]) * t2) / tl
+    f = ((x0 - centroid[k, 0]) * t0 + (x1 - centroid[k, 1]) * t1 + (x2 - centroid[k, 2]) * t2) / tl
     if f < 0.0 and k == 0:
         return -1.0, t0, t1, t2
     f = min(max(f, 0.0), 1.0)
@@ -688,15 +696,15 @@ def _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb, gc):
     # central difference of its neighbours' centroids), so a sample that changes piece at a bend is measured in the
     # same plane on either side (with the chord of each piece, one at f = 1 and the next at f = 0 measured the
     # shared ring in two planes the bend's angle apart: 1.4 against 4.4 mm outside, the tip at the sigmoid apex).
-    r = wall_position_m.shape[0] // p
+    r = centroid.shape[0]
     ta0, ta1, ta2 = t0, t1, t2
     if k >= 1:
-        _fresh_centroid(wall_position_m, k - 1, p, gc)
-        ta0, ta1, ta2 = _unit(gb[0] - gc[0], gb[1] - gc[1], gb[2] - gc[2], t0, t1, t2)
+        ta0, ta1, ta2 = _unit(centroid[k + 1, 0] - centroid[k - 1, 0], centroid[k + 1, 1] - centroid[k - 1, 1],
+                              centroid[k + 1, 2] - centroid[k - 1, 2], t0, t1, t2)
     tb0, tb1, tb2 = t0, t1, t2
     if k + 2 <= r - 1:
-        _fresh_centroid(wall_position_m, k + 2, p, gc)
-        tb0, tb1, tb2 = _unit(gc[0] - ga[0], gc[1] - ga[1], gc[2] - ga[2], t0, t1, t2)
+        tb0, tb1, tb2 = _unit(centroid[k + 2, 0] - centroid[k, 0], centroid[k + 2, 1] - centroid[k, 1],
+                              centroid[k + 2, 2] - centroid[k, 2], t0, t1, t2)
     n0, n1, n2 = _unit((1.0 - f) * ta0 + f * tb0, (1.0 - f) * ta1 + f * tb1, (1.0 - f) * ta2 + f * tb2, t0, t1, t2)
     return f, n0, n1, n2
 
@@ -718,9 +726,8 @@ def scope_wall_clearance(points_m, wall_position_m, ring_count, particles_per_ri
     far outside the wall). out_s_fraction (Q,) gets k + f (the sample's position along the rings). Samples behind
     the anal verge get +inf and -1. Does not move anything."""
     p = particles_per_ring
-    ga = np.empty(3)
-    gb = np.empty(3)
-    gc = np.empty(3)
+    centroid = np.empty((ring_count, 3))
+    fresh = np.zeros(ring_count, dtype=np.bool_)  # nothing moves here: each ring's centroid is computed once
     e = np.empty(3)
     for q in range(points_m.shape[0]):
         out_clearance[q] = np.inf
@@ -729,7 +736,7 @@ def scope_wall_clearance(points_m, wall_position_m, ring_count, particles_per_ri
         if k < 0 or k > ring_count - 2:
             continue
         x0, x1, x2 = points_m[q, 0], points_m[q, 1], points_m[q, 2]
-        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, ga, gb, gc)
+        f, t0, t1, t2 = _piece_position(wall_position_m, k, p, x0, x1, x2, centroid, fresh)
         if f < 0.0:
             continue
         out_s_fraction[q] = k + f
