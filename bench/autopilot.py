@@ -150,7 +150,8 @@ def main() -> None:
               f"back-offs {r['status'].back_offs}, deepest insertion {r['deepest_m']:.3f} of "
               f"{r['max_insertion_m']:.3f} m, least excess {r['least_excess_m']:+.3f} m, worst outside "
               f"{1e3 * tr.worst_outside_m:.2f} mm, max wall speed {tr.max_wall_speed_m_s:.2f} m/s, max scope speed "
-              f"{tr.max_scope_speed_m_s:.2f} m/s, finite {tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in "
+              f"{tr.max_scope_speed_m_s:.2f} m/s, largest gap between neighbouring shaft samples "
+              f"{tr.max_sample_ring_gap:.1f} rings, finite {tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in "
               f"{r['wall_s']:.0f} s", flush=True)
         results.append(r)
     picture(results, args.out)
@@ -158,9 +159,11 @@ def main() -> None:
     cecum = sum(r["cecum_s"] is not None for r in results)
     flexure = sum(r["flexure_s"] is not None for r in results)
     worst = max(r["trace"].worst_outside_m for r in results)
+    gap = max(r["trace"].max_sample_ring_gap for r in results)
     mean_fraction = float(np.mean([r["best_s_m"] / r["length_m"] for r in results]))
     print(f"seeds={len(results)} cecum_reached={cecum} splenic_flexure_passed={flexure} "
-          f"mean_progress_fraction={mean_fraction:.3f} worst_outside_mm={1e3 * worst:.2f}")
+          f"mean_progress_fraction={mean_fraction:.3f} worst_outside_mm={1e3 * worst:.2f} "
+          f"max_sample_ring_gap={gap:.1f}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ acceptance criteria need:
 - the tip path and the driver's status at every outputs refresh;
 - the worst distance by which any scope point lies outside the deformed wall (contact's own clearance, every
   `check_every` steps);
-- whether every position stayed finite, and the fastest wall particle and scope segment (physical bound).
+- whether every position stayed finite, and the fastest wall particle and scope segment (physical bound);
+- the largest distance along the colon between two neighbouring contact samples on the shaft (in rings): the
+  scope is one rod in one lumen, so neighbours 3.3 mm apart on the shaft lie within a few rings of each other even
+  where the colon is pleated onto it (a quarter of its rest length over the shaft's 3.3 mm would be 2.7 rings of
+  5 mm). Tens of rings mean the colon has telescoped into itself round the shaft, or the shaft's samples were
+  attributed to another part of the colon: the scope has in effect left the lumen, which the worst distance
+  outside the wall cannot show (each sample is measured against the section it is attributed to).
 
 Deterministic: nothing here reads a clock.
 """
@@ -38,9 +44,10 @@ class DriveTrace:
 
     t_s (M,), depth_m (M,): commanded insertion depth, tip_m (M, 3), handle_force_N (M,): axial, + pushing in,
     tip_contact_force_N (M,): magnitude; worst_outside_m: largest distance of a scope point outside the wall (0 if
-    none); max_wall_speed_m_s, max_scope_speed_m_s: fastest wall particle and scope segment seen; finite: no NaN or
-    inf ever; steps: physics steps taken; status: the driver's `status` objects' fields per sample (dicts), if it
-    has one.
+    none); max_wall_speed_m_s, max_scope_speed_m_s: fastest wall particle and scope segment seen;
+    max_sample_ring_gap: largest distance along the colon (rings, from the samples' k + f) between two neighbouring
+    contact samples inside the body (module docstring); finite: no NaN or inf ever; steps: physics steps taken;
+    status: the driver's `status` objects' fields per sample (dicts), if it has one.
     """
 
     t_s: list = field(default_factory=list)
@@ -52,6 +59,7 @@ class DriveTrace:
     worst_outside_m: float = 0.0
     max_wall_speed_m_s: float = 0.0
     max_scope_speed_m_s: float = 0.0
+    max_sample_ring_gap: float = 0.0
     finite: bool = True
     steps: int = 0
 
@@ -90,8 +98,9 @@ def drive(scene: Scene, driver: Callable[[float, WorldOutputs], ScopeControls], 
             if not (np.isfinite(state.rod.position_m).all() and np.isfinite(state.colon.position_m).all()):
                 trace.finite = False
                 break
-            clearance, _ = scope_clearance(model, state)
+            clearance, ring_position = scope_clearance(model, state)
             trace.worst_outside_m = max(trace.worst_outside_m, -float(clearance.min()))
+            trace.max_sample_ring_gap = max(trace.max_sample_ring_gap, sample_ring_gap(ring_position))
             trace.max_wall_speed_m_s = max(trace.max_wall_speed_m_s, _max_speed(state.colon.velocity_m_s))
             trace.max_scope_speed_m_s = max(trace.max_scope_speed_m_s, _max_speed(state.rod.velocity_m_s))
         if result.refreshed:
@@ -108,6 +117,14 @@ def drive(scene: Scene, driver: Callable[[float, WorldOutputs], ScopeControls], 
             if until(driver):
                 break
     return state, trace
+
+
+def sample_ring_gap(ring_position: np.ndarray) -> float:
+    """Largest distance along the colon (rings) between neighbouring contact samples inside the body: ring_position
+    (Q,) as `physics.world.scope_clearance` gives it (k + f in shaft order, handle first; -1 behind the anal verge).
+    0 with fewer than two samples inside."""
+    inside = ring_position[ring_position >= 0.0]
+    return float(np.abs(np.diff(inside)).max()) if inside.size > 1 else 0.0
 
 
 def _max_speed(velocity: np.ndarray) -> float:
