@@ -12,8 +12,10 @@ right of the picture as on a scope guide) of each tip path coloured by time over
 What-if options (defaults: the shipped calibration), for experiments on how far the colon lets the scope get:
 --mobility (sim.scene.TETHER_MOBILITY_FACTOR), --slack M (sim.scene.TETHER_SLACK_M, the mobile segments' tether
 slack), --ramp M (sim.scene.TETHER_RAMP_M, the tether compliance's ramp between segments), --root [SEGMENT ...]
-(sim.scene.TETHER_ROOT_SEGMENTS, the segments hanging from their mesentery's root), --compression-factor
-(ColonMaterial.compression_compliance_factor), --ring-gap (ColonMaterial.min_ring_gap_fraction), --scope FILE
+(sim.scene.TETHER_ROOT_SEGMENTS, the segments hanging from their mesentery's root), --root-taper M
+(ColonMaterial.tether_root_taper_m, their ropes shortening to nothing at the segments' ends), --compression-factor
+(ColonMaterial.compression_compliance_factor), --ring-gap (ColonMaterial.min_ring_gap_fraction), --ring-span
+(ColonMaterial.ring_order_span_rings, with --ring-gap), --scope FILE
 (another scope model, e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any AutopilotConfig
 field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the
 deepest insertion and the most shortening (the least loop excess: negative when the colon is pleated onto the
@@ -47,7 +49,9 @@ from sim.scope_file import load_scope  # noqa: E402
 
 def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
     material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor,
-                                      min_ring_gap_fraction=args.ring_gap),
+                                      min_ring_gap_fraction=args.ring_gap,
+                                      ring_order_span_rings=args.ring_span,
+                                      tether_root_taper_m=args.root_taper),
                               mobility=args.mobility, slack_m=args.slack, ramp_m=args.ramp,
                               root_segments=tuple(args.root))
     scene = build_scene(seed=seed, material=material, spec=load_scope(args.scope))
@@ -134,6 +138,12 @@ def main() -> None:
                         help="ColonMaterial.compression_compliance_factor")
     parser.add_argument("--ring-gap", type=float, default=ColonMaterial().min_ring_gap_fraction,
                         help="ColonMaterial.min_ring_gap_fraction (default %(default)s: off; 0.25 holds them)")
+    parser.add_argument("--ring-span", type=int, default=ColonMaterial().ring_order_span_rings,
+                        help="ColonMaterial.ring_order_span_rings (default %(default)s: each ring against its "
+                             "neighbour; with --ring-gap, e.g. 10 keeps a tube from turning back inside itself)")
+    parser.add_argument("--root-taper", type=float, default=ColonMaterial().tether_root_taper_m,
+                        help="ColonMaterial.tether_root_taper_m (m; default %(default)s: no taper): with --root, the "
+                             "ropes shorten to nothing over this length at each end of the segment")
     parser.add_argument("--friction", type=float, default=None,
                         help="scope-wall friction coefficient (default: physics.contact's, anatomy.md)")
     parser.add_argument("--scope", type=Path, default=None, help="scope model file (default: the bundled one)")

@@ -51,7 +51,9 @@ Simulation grid
 - Ring order (off by default): neighbouring rings keep at least `min_ring_gap_fraction` of their rest distance
   apart along their mean area normal (`project_ring_order`): the wall concertinas onto a scope only so far and
   never telescopes into itself, which self-contact alone allows (no wall crosses another when a tube turns back
-  inside itself).
+  inside itself). With `ring_order_span_rings` above 1 each ring's centroid also stays in front of the planes of
+  that many rings before it (as far as at rest): a tube can turn back inside a wider part of itself over a few
+  rings with every neighbouring pair in order.
 - Pelvic floor: a plane across the anorectal junction that no particle beyond the rectum crosses toward the anus
   (`ColonMaterial.pelvic_floor_segment`, `pelvic_floor_free_segments`, `project_pelvic_floor`): the colon's only
   way out of the body is its lumen.
@@ -199,6 +201,17 @@ class ColonMaterial:
     #: tip 1.21 m along the colon either way) and it never acts on the default colon's insertion (seed 0, 60 s: the
     #: same run), so it stays off until it is shown to help.
     min_ring_gap_fraction: float = -math.inf
+    #: With the ring order held (min_ring_gap_fraction above -inf), each ring's centroid also stays in front of the
+    #: planes of the rings up to this many before it, as far in front as at rest (or behind by no more than at rest,
+    #: round a tight bend); 1: only the neighbour, as above. Neighbours alone stay in order while the tube turns
+    #: back inside a wider part of itself over a few rings, with no wall crossing another but those few rings',
+    #: too close along s to self-collide: measured with bench/autopilot.py --root sigmoid transverse --autopilot
+    #: loop_target_m=-0.2 (seed 0, 58-61 s), the sigmoid's first rings turned down into the rectum round the
+    #: withdrawing shaft and then left it through its front wall with the shaft, the shaft's neighbouring samples 51
+    #: rings apart along the colon. Held over 10 rings (with the sigmoid's mesentery tapered to nothing at its ends,
+    #: a one-off variant) the gap stayed at 6-19 rings in one run, but not in the same runs from the bench (72-77
+    #: rings, with the taper or without; README, "Autopilot"); off by default with the ring order itself.
+    ring_order_span_rings: int = 1
     #: Tether compliance per metre of colon (m²/N) per segment name; names not listed use `default_tether_*`.
     tether_compliance_m2_N: dict[str, float] = field(default_factory=_default_tether)
     default_tether_compliance_m2_N: float = 5e-6
@@ -217,6 +230,15 @@ class ColonMaterial:
     #: straightens a sigmoid loop by pulling it toward its root and the colon stays there, pleated on the scope,
     #: while a loop that grows beyond its rest pose stretches the mesentery (what hurts).
     tether_root_segments: tuple[str, ...] = ()
+    #: Over this length of colon (m, along the rest centreline) from each end of a segment hanging from its root,
+    #: the rope shortens to nothing (linearly, its anchor moving from the root point to the rest position): a
+    #: mesentery grows from its root, so the first and last rings of the sigmoid are held nearly as the rectum and
+    #: the descending colon next to them are [est]. 0: ropes as long as the rings' rest distance from the root all
+    #: the way. Without it the root-hung sigmoid's first rings were drawn into the rectum round a withdrawing shaft
+    #: even with the ring order held over 10 rings (bench/autopilot.py --root sigmoid transverse --ring-gap 0.25
+    #: --ring-span 10 --autopilot loop_target_m=-0.2); with it, 0.05 m, they were too on seeds 0 and 1 from the
+    #: bench, though not in a one-off run (README, "Autopilot").
+    tether_root_taper_m: float = 0.0
     #: The pelvic floor (levator ani) lies across the end of this segment, the anorectal junction (anatomy.md
     #: Segments: anal canal 0.035 m, fixed): a plane normal to the anal canal's axis through the centre of that
     #: segment's last ring, which no held particle crosses toward the anus further than it lies at rest
@@ -276,9 +298,11 @@ class ColonBodyModel:
     - pelvic_floor_point_m (3,), pelvic_floor_normal (3,) (unit, into the body; zero: no floor),
       pelvic_floor_depth_m (N,): each particle keeps (x - point) . normal >= its depth (the smaller of 0 and its
       rest value; -inf in ColonMaterial.pelvic_floor_free_segments; ColonMaterial.pelvic_floor_segment).
-    - ring_min_gap_m (R - 1,): rings k and k + 1 keep at least this distance apart along their mean normal
-      (`project_ring_order`, ColonMaterial.min_ring_gap_fraction times the rest value; -inf: not held; None, a
-      model built by hand: none held).
+    - ring_min_gap_m (R - 1, H): column 0, rings k and k + 1 keep at least this distance apart along their mean
+      normal (`project_ring_order`, ColonMaterial.min_ring_gap_fraction times the rest value); column m - 1 for
+      m = 2 .. H (ColonMaterial.ring_order_span_rings), ring k + m's centroid lies at least this far in front of
+      ring k's plane along ring k's normal (the smaller of 0 and the rest value); -inf: not held (None, a model
+      built by hand: none held, H = 1).
     - contact_radius_m (N,); contact_ring_lo, contact_ring_hi (R,) int64: ring k does not self-collide with rings
       lo[k]..hi[k] (its neighbourhood along s); self_contact_margin_m.
     - ring_mean_radius_m (R,): rest mean distance of the ring's particles from the rest ring centre.
@@ -354,7 +378,7 @@ class ColonBodyModel:
         if self.tether_anchor_m is None:
             object.__setattr__(self, "tether_anchor_m", self.rest_position_m)
         if self.ring_min_gap_m is None:
-            object.__setattr__(self, "ring_min_gap_m", np.full(max(self.ring_count - 1, 0), -np.inf))
+            object.__setattr__(self, "ring_min_gap_m", np.full((max(self.ring_count - 1, 0), 1), -np.inf))
         if self.pelvic_floor_normal is None:
             object.__setattr__(self, "pelvic_floor_point_m", np.zeros(3))
             object.__setattr__(self, "pelvic_floor_normal", np.zeros(3))
@@ -603,7 +627,7 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
     if n_rings > 1 and not np.all(rest_gap > 0):
         raise ValueError("build_colon_body: the rings' normals (theta from the normal toward the binormal) must point "
                          "along increasing s; the asset's frame is left-handed or its rings overlap")
-    ring_min_gap = float(material.min_ring_gap_fraction) * rest_gap
+    ring_min_gap = _ring_min_gaps(material, rest, n_rings, p, rest_gap)
 
     # Self-contact: radius 0.4 x the larger grid spacing at the particle (a particle cannot pass a cell of the
     # other wall), at least the wall thickness; rings within arc factor * pi * (r_k + r_l) are excluded.
@@ -714,7 +738,11 @@ def _segment_indices(field_name: str, names, segment_names: tuple) -> list[int]:
 def _tether_root_offsets(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray,
                          ring_centre_m: np.ndarray) -> np.ndarray:
     """(R, 3) each ring's rest centre minus its root point (zero outside `material.tether_root_segments`): the
-    nearest point of the chord between the segment's first and last ring centres (`ring_centre_m` (R, 3))."""
+    nearest point of the chord between the segment's first and last ring centres (`ring_centre_m` (R, 3)), scaled
+    down to zero at the segment's ends over `material.tether_root_taper_m` of rest arc length."""
+    if not material.tether_root_taper_m >= 0.0:
+        raise ValueError(f"ColonMaterial.tether_root_taper_m: {material.tether_root_taper_m!r}; expected a length "
+                         f">= 0 m (0: no taper)")
     offset = np.zeros_like(ring_centre_m)
     for seg in _segment_indices("tether_root_segments", material.tether_root_segments, segment_names):
         rings = np.flatnonzero(ring_segment == seg)
@@ -724,7 +752,33 @@ def _tether_root_offsets(material: ColonMaterial, segment_names: tuple, ring_seg
         chord = b - a
         t = np.clip((ring_centre_m[rings] - a) @ chord / max(float(chord @ chord), _TINY_M ** 2), 0.0, 1.0)
         offset[rings] = ring_centre_m[rings] - (a + t[:, None] * chord)
+        if material.tether_root_taper_m > 0.0:
+            arc = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(ring_centre_m[rings], axis=0), axis=1))))
+            offset[rings] *= np.clip(np.minimum(arc, arc[-1] - arc) / material.tether_root_taper_m, 0.0, 1.0)[:, None]
     return offset
+
+
+def _ring_min_gaps(material: ColonMaterial, rest_position_m: np.ndarray, ring_count: int, particles_per_ring: int,
+                   rest_gap_m: np.ndarray) -> np.ndarray:
+    """ColonBodyModel.ring_min_gap_m (R - 1, H) from the material (min_ring_gap_fraction, ring_order_span_rings),
+    the rest positions (N, 3) and the rest neighbour gaps (R - 1,) (`ring_gaps`). All -inf when the order is not
+    held. Raises ValueError naming the field for a span below 1."""
+    span = int(material.ring_order_span_rings)
+    if span < 1:
+        raise ValueError(f"ColonMaterial.ring_order_span_rings: {material.ring_order_span_rings!r}; expected an "
+                         f"integer >= 1 (1: each ring against its neighbour only)")
+    gaps = np.full((max(ring_count - 1, 0), span), -np.inf)
+    if not material.min_ring_gap_fraction > -np.inf:
+        return gaps
+    gaps[:, 0] = float(material.min_ring_gap_fraction) * rest_gap_m
+    centre = np.empty((ring_count, 3))
+    normal = np.empty((ring_count, 3))
+    for k in range(ring_count):
+        _ring_centroid_normal(rest_position_m, k, particles_per_ring, centre[k], normal[k])
+    for m in range(2, min(span, ring_count - 1) + 1):
+        ahead = np.einsum("ij,ij->i", centre[m:] - centre[:-m], normal[:-m])
+        gaps[:ring_count - m, m - 1] = np.minimum(ahead, 0.0)
+    return gaps
 
 
 def _pelvic_floor(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray,
@@ -1240,42 +1294,60 @@ def ring_gaps(position_m, ring_count, particles_per_ring, out):
 
 @njit(cache=True, nogil=True)
 def project_ring_order(position_m, inv_mass, ring_count, particles_per_ring, min_gap_m):
-    """Rings stay in order along the tube (ColonMaterial.min_ring_gap_fraction): where ring k + 1's centroid lies
-    less than min_gap_m[k] (R - 1,) beyond ring k's along the mean of their area normals, both rings move apart
-    along that axis, each particle by its inverse mass (the XPBD step of the constraint on the two centroids, zero
+    """Rings stay in order along the tube (ColonMaterial.min_ring_gap_fraction, ring_order_span_rings;
+    min_gap_m (R - 1, H) as ColonBodyModel.ring_min_gap_m): where ring k + 1's centroid lies less than
+    min_gap_m[k, 0] beyond ring k's along the mean of their area normals, and where ring k + m's (m = 2 .. H) lies
+    less than min_gap_m[k, m - 1] in front of ring k's plane along ring k's normal, the two rings move apart along
+    that axis, each particle by its inverse mass (the XPBD step of the constraint on the two centroids, zero
     compliance: momentum is kept, and a ring of equal masses translates with its shape untouched). One pass from
     the anus to the pole, Gauss-Seidel."""
     p = particles_per_ring
     ga, na, gb, nb, n = np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3)
     held = False
     for k in range(ring_count - 1):
-        held = held or min_gap_m[k] > -np.inf
+        held = held or min_gap_m[k, 0] > -np.inf
     if not held:
         return  # nothing held (the default): skip the rings' normals
+    span = min_gap_m.shape[1]
     _ring_centroid_normal(position_m, 0, p, gb, nb)
     for k in range(ring_count - 1):
         ga[:] = gb  # ring k as the last pair left it
         na[:] = nb
         _ring_centroid_normal(position_m, k + 1, p, gb, nb)
-        c = _pair_gap(ga, na, gb, nb, n) - min_gap_m[k]
-        if not c < 0.0:  # in order, or not held (-inf)
-            continue
-        wa = 0.0
-        wb = 0.0
-        for j in range(p):
-            wa += inv_mass[k * p + j]
-            wb += inv_mass[(k + 1) * p + j]
-        denom = (wa + wb) / (p * p)  # |dC/dx_i|^2 = 1 / P^2 for every particle of either ring
-        if denom <= 0.0:
-            continue
-        step = -c / denom / p
-        for j in range(p):
-            a = k * p + j
-            b = a + p
-            for d in range(3):
-                position_m[a, d] -= inv_mass[a] * step * n[d]
-                position_m[b, d] += inv_mass[b] * step * n[d]
+        c = _pair_gap(ga, na, gb, nb, n) - min_gap_m[k, 0]
+        if c < 0.0:  # out of order (not held: -inf, never)
+            _push_rings_apart(position_m, inv_mass, k, k + 1, p, c, n)
+        for m in range(2, span + 1):
+            if k + m > ring_count - 1 or not min_gap_m[k, m - 1] > -np.inf:
+                break
+            _ring_centroid_normal(position_m, k, p, ga, na)
+            _ring_centroid_normal(position_m, k + m, p, gb, nb)
+            c = ((gb[0] - ga[0]) * na[0] + (gb[1] - ga[1]) * na[1] + (gb[2] - ga[2]) * na[2]) - min_gap_m[k, m - 1]
+            if c < 0.0:
+                _push_rings_apart(position_m, inv_mass, k, k + m, p, c, na)
         _ring_centroid_normal(position_m, k + 1, p, gb, nb)
+
+
+@njit(cache=True, nogil=True)
+def _push_rings_apart(position_m, inv_mass, ka, kb, p, c, n):
+    """Move rings ka and kb (P particles each) apart along the unit axis n (3,) to remove the violation c < 0 of
+    (g_kb - g_ka) . n >= gap: the XPBD step on the two centroids, each particle by its inverse mass
+    (|dC/dx_i|^2 = 1 / P^2 for every particle of either ring)."""
+    wa = 0.0
+    wb = 0.0
+    for j in range(p):
+        wa += inv_mass[ka * p + j]
+        wb += inv_mass[kb * p + j]
+    denom = (wa + wb) / (p * p)
+    if denom <= 0.0:
+        return
+    step = -c / denom / p
+    for j in range(p):
+        a = ka * p + j
+        b = kb * p + j
+        for d in range(3):
+            position_m[a, d] -= inv_mass[a] * step * n[d]
+            position_m[b, d] += inv_mass[b] * step * n[d]
 
 
 @njit(cache=True, nogil=True)

@@ -474,6 +474,100 @@ def test_a_segment_hung_from_its_mesentery_root_is_free_toward_the_root_and_held
                          material=dataclasses.replace(material, tether_root_segments=("sigmoidd",)))
 
 
+def test_a_root_hung_mesentery_tapers_to_nothing_at_the_segment_ends(asset):
+    """ColonMaterial.tether_root_taper_m: the rope of a sigmoid ring a distance a along the rest centreline from
+    the nearer end of the segment is the untapered rope times min(a / taper, 1), its anchor as far from the rest
+    position toward the root point, so at rest every rope is still just taut; the end rings are tied to their rest
+    positions with no slack, the middle of the sigmoid hangs as before, and a negative taper is refused."""
+    def build(taper_m):
+        material = dataclasses.replace(ColonMaterial(), tether_root_segments=("sigmoid",),
+                                       tether_root_taper_m=taper_m)
+        return build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                                asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=material)
+
+    plain, tapered = build(0.0), build(0.05)
+    p = plain.particles_per_ring
+    rings = np.flatnonzero(plain.ring_segment == SEGMENT_NAMES.index("sigmoid"))
+    centre = plain.rest_position_m.reshape(-1, p, 3).mean(axis=1)[rings]
+    arc = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(centre, axis=0), axis=1))))
+    scale = np.clip(np.minimum(arc, arc[-1] - arc) / 0.05, 0.0, 1.0)
+    sig = plain.segment_particles("sigmoid")
+    rest = plain.rest_position_m[sig]
+    offset = rest - plain.tether_anchor_m[sig]  # each particle's untapered offset to its root point
+    np.testing.assert_allclose(tapered.tether_anchor_m[sig], rest - np.repeat(scale, p)[:, None] * offset,
+                               atol=1e-12)
+    np.testing.assert_allclose(tapered.tether_slack_m[sig], np.repeat(scale, p) * plain.tether_slack_m[sig],
+                               atol=1e-12)
+    ends = np.concatenate((np.arange(rings[0] * p, rings[0] * p + p), np.arange(rings[-1] * p, rings[-1] * p + p)))
+    assert np.array_equal(tapered.tether_anchor_m[ends], tapered.rest_position_m[ends])
+    assert np.all(tapered.tether_slack_m[ends] == 0.0)
+    assert np.all(scale[len(rings) // 2 - 5:len(rings) // 2 + 5] == 1.0)  # the sigmoid's middle: as before
+    assert plain.tether_slack_m[sig].max() == pytest.approx(tapered.tether_slack_m[sig].max())
+    with pytest.raises(ValueError, match="tether_root_taper_m"):
+        build(-0.01)
+
+
+def _plane_violation_m(position_m: np.ndarray, r: int, p: int, k: int, span: int) -> float:
+    """Largest distance (m) by which one of rings k + 2 .. k + span lies behind ring k's plane (numpy: centroids and
+    area normals of the (R * P, 3) positions); 0 when every one is in front."""
+    ring = position_m.reshape(r, p, 3)
+    g = ring.mean(axis=1)
+    area = np.cross(ring - ring[:, :1], np.roll(ring, -1, axis=1) - ring[:, :1]).sum(axis=1)
+    n = area / np.linalg.norm(area, axis=1)[:, None]
+    return max(0.0, max(-float((g[k + m] - g[k]) @ n[k]) for m in range(2, span + 1)))
+
+
+def test_a_tube_turned_back_inside_itself_over_a_few_rings_is_put_back_in_front(asset):
+    """ColonMaterial.ring_order_span_rings: five rings of the sigmoid after ring k bent round a pivot 6 mm off its
+    centre, 45 degrees per ring, so that ring k + 5 faces back behind ring k's plane (a tube turning back inside
+    itself, as the sigmoid turned into the rectum round a withdrawing shaft in bench/autopilot.py --root). Every
+    neighbouring pair is in order, so the ring order alone (span 1) leaves ring k + 5 behind after 50 passes; held
+    over 6 rings, 50 passes put every ring in front of the planes of the 6 rings before it (to 1 um) with the
+    momentum unchanged, and the rest pose is left untouched."""
+    def build(span):
+        material = dataclasses.replace(ColonMaterial(), min_ring_gap_fraction=0.25, ring_order_span_rings=span)
+        return build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                                asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=material)
+
+    model, spanned = build(1), build(6)
+    r, p = model.ring_count, model.particles_per_ring
+    assert spanned.ring_min_gap_m.shape == (r - 1, 6)
+    assert np.array_equal(spanned.ring_min_gap_m[:, 0], model.ring_min_gap_m[:, 0])
+    untouched = model.rest_position_m.copy()
+    project_ring_order(untouched, spanned.inv_mass, r, p, spanned.ring_min_gap_m)
+    assert np.array_equal(untouched, model.rest_position_m)
+
+    k = _mid_ring(model, "sigmoid")
+    frame = model.rest_ring_frame[k]  # columns: ring normal, binormal, tangent
+    centre = model.rest_ring_centre_m[k]
+    pivot = centre - 0.006 * frame[:, 0]
+    start = model.rest_position_m.copy()
+    for m in range(1, 6):
+        a = np.radians(45.0 * m)  # about the binormal through the pivot: the tangent turns toward the pivot
+        turn = np.array([[np.cos(a), 0.0, -np.sin(a)], [0.0, 1.0, 0.0], [np.sin(a), 0.0, np.cos(a)]])
+        rotation = frame @ turn @ frame.T
+        start[_ring_slice(model, k + m)] = (start[_ring_slice(model, k)] - pivot) @ rotation.T + pivot
+    gaps = np.empty(r - 1)
+    ring_gaps(start, r, p, gaps)
+    assert np.all(gaps[k:k + 5] > model.ring_min_gap_m[k:k + 5, 0])  # the neighbours are in order
+    assert _plane_violation_m(start, r, p, k, 6) > 0.004
+
+    for m, expected_behind in ((model, True), (spanned, False)):
+        pos = start.copy()
+        for _ in range(50):
+            project_ring_order(pos, m.inv_mass, r, p, m.ring_min_gap_m)
+        violation = max(_plane_violation_m(pos, r, p, j, 6) for j in range(k - 6, k + 6))
+        print(f"span {m.ring_min_gap_m.shape[1]}: ring behind a plane of the 6 before it by {1e3 * violation:.3f} mm")
+        if expected_behind:
+            assert violation > 0.001
+        else:
+            assert violation < 1e-6
+            momentum = (m.mass_kg[:, None] * (pos - start)).sum(axis=0)
+            assert np.linalg.norm(momentum) < 1e-12
+    with pytest.raises(ValueError, match="ring_order_span_rings"):
+        build(0)
+
+
 def test_a_ring_pushed_back_through_the_one_before_it_is_put_back_in_order(asset, model):
     """ColonMaterial.min_ring_gap_fraction (held at 0.25; off by default), project_ring_order: ring k + 1 of the
     sigmoid moved back along the axis
@@ -489,7 +583,8 @@ def test_a_ring_pushed_back_through_the_one_before_it_is_put_back_in_order(asset
     rest_gap = np.empty(r - 1)
     ring_gaps(model.rest_position_m, r, p, rest_gap)
     assert np.all(rest_gap > 0.004)
-    assert np.allclose(model.ring_min_gap_m, 0.25 * rest_gap)
+    assert model.ring_min_gap_m.shape == (r - 1, 1)
+    assert np.allclose(model.ring_min_gap_m[:, 0], 0.25 * rest_gap)
     assert np.all(default.ring_min_gap_m == -np.inf)
 
     untouched = model.rest_position_m.copy()
@@ -507,8 +602,8 @@ def test_a_ring_pushed_back_through_the_one_before_it_is_put_back_in_order(asset
     assert np.array_equal(pos, before)
     project_ring_order(pos, model.inv_mass, r, p, model.ring_min_gap_m)
     ring_gaps(pos, r, p, gaps)
-    assert gaps[k] == pytest.approx(model.ring_min_gap_m[k], abs=1e-6)  # the normals turn a little: masses differ
-    assert np.all(gaps >= model.ring_min_gap_m - 1e-6)
+    assert gaps[k] == pytest.approx(model.ring_min_gap_m[k, 0], abs=1e-6)  # the normals turn a little: masses differ
+    assert np.all(gaps >= model.ring_min_gap_m[:, 0] - 1e-6)
     moved = np.flatnonzero(np.linalg.norm(pos - before, axis=1) > 0) // p
     assert set(moved) == {k, k + 1}
     momentum = (model.mass_kg[:, None] * (pos - before)).sum(axis=0)
