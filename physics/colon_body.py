@@ -52,8 +52,8 @@ Simulation grid
   apart along their mean area normal (`project_ring_order`): the wall concertinas onto a scope only so far and
   never telescopes into itself, which self-contact alone allows (no wall crosses another when a tube turns back
   inside itself). With `ring_order_span_rings` above 1 each ring's centroid also stays in front of the planes of
-  that many rings before it (as far as at rest): a tube can turn back inside a wider part of itself over a few
-  rings with every neighbouring pair in order.
+  that many rings before it (no further behind one than at rest, round a bend tight enough for that): a tube can
+  turn back inside a wider part of itself over a few rings with every neighbouring pair in order.
 - Pelvic floor: a plane across the anorectal junction that no particle beyond the rectum crosses toward the anus
   (`ColonMaterial.pelvic_floor_segment`, `pelvic_floor_free_segments`, `project_pelvic_floor`): the colon's only
   way out of the body is its lumen.
@@ -202,8 +202,8 @@ class ColonMaterial:
     #: same run), so it stays off until it is shown to help.
     min_ring_gap_fraction: float = -math.inf
     #: With the ring order held (min_ring_gap_fraction above -inf), each ring's centroid also stays in front of the
-    #: planes of the rings up to this many before it, as far in front as at rest (or behind by no more than at rest,
-    #: round a tight bend); 1: only the neighbour, as above. Neighbours alone stay in order while the tube turns
+    #: planes of the rings up to this many before it (no further behind one than at rest, round a bend tight enough
+    #: for that); 1: only the neighbour, as above. Neighbours alone stay in order while the tube turns
     #: back inside a wider part of itself over a few rings, with no wall crossing another but those few rings',
     #: too close along s to self-collide: measured with bench/autopilot.py --root sigmoid transverse --autopilot
     #: loop_target_m=-0.2 (seed 0, 58-61 s), the sigmoid's first rings turned down into the rectum round the

@@ -552,17 +552,18 @@ def test_a_tube_turned_back_inside_itself_over_a_few_rings_is_put_back_in_front(
     assert np.all(gaps[k:k + 5] > model.ring_min_gap_m[k:k + 5, 0])  # the neighbours are in order
     assert _plane_violation_m(start, r, p, k, 6) > 0.004
 
-    for m, expected_behind in ((model, True), (spanned, False)):
+    for built, expected_behind in ((model, True), (spanned, False)):
         pos = start.copy()
         for _ in range(50):
-            project_ring_order(pos, m.inv_mass, r, p, m.ring_min_gap_m)
+            project_ring_order(pos, built.inv_mass, r, p, built.ring_min_gap_m)
         violation = max(_plane_violation_m(pos, r, p, j, 6) for j in range(k - 6, k + 6))
-        print(f"span {m.ring_min_gap_m.shape[1]}: ring behind a plane of the 6 before it by {1e3 * violation:.3f} mm")
+        print(f"span {built.ring_min_gap_m.shape[1]}: a ring behind a plane of the 6 before it by "
+              f"{1e3 * violation:.3f} mm")
         if expected_behind:
             assert violation > 0.001
         else:
             assert violation < 1e-6
-            momentum = (m.mass_kg[:, None] * (pos - start)).sum(axis=0)
+            momentum = (built.mass_kg[:, None] * (pos - start)).sum(axis=0)
             assert np.linalg.norm(momentum) < 1e-12
     with pytest.raises(ValueError, match="ring_order_span_rings"):
         build(0)
