@@ -1315,16 +1315,20 @@ def project_ring_order(position_m, inv_mass, ring_count, particles_per_ring, min
         na[:] = nb
         _ring_centroid_normal(position_m, k + 1, p, gb, nb)
         c = _pair_gap(ga, na, gb, nb, n) - min_gap_m[k, 0]
-        if c < 0.0:  # out of order (not held: -inf, never)
+        moved = c < 0.0  # ring k moved since ga, na were taken
+        if moved:  # out of order (not held: -inf, never)
             _push_rings_apart(position_m, inv_mass, k, k + 1, p, c, n)
         for m in range(2, span + 1):
             if k + m > ring_count - 1 or not min_gap_m[k, m - 1] > -np.inf:
                 break
-            _ring_centroid_normal(position_m, k, p, ga, na)
+            if moved:
+                _ring_centroid_normal(position_m, k, p, ga, na)
+                moved = False
             _ring_centroid_normal(position_m, k + m, p, gb, nb)
             c = ((gb[0] - ga[0]) * na[0] + (gb[1] - ga[1]) * na[1] + (gb[2] - ga[2]) * na[2]) - min_gap_m[k, m - 1]
             if c < 0.0:
                 _push_rings_apart(position_m, inv_mass, k, k + m, p, c, na)
+                moved = True
         _ring_centroid_normal(position_m, k + 1, p, gb, nb)
 
 

@@ -723,7 +723,8 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
         return
     # Joints between two kinematic segments (the proximal prefix outside the body: `predict_segments`) have
     # nothing to move and no coupling to the rest (zero off-diagonal block, zero update), so the solve starts at
-    # the first joint with a free segment: with 0.3 m of the 1.33 m default scope inserted that is four fifths of the joints.
+    # the first joint with a free segment: with 0.3 m of the 1.33 m default scope inserted that is four fifths of
+    # the joints.
     j0 = 0
     while j0 < nj and inv_mass[j0] == 0.0 and inv_mass[j0 + 1] == 0.0:
         j0 += 1
