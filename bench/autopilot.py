@@ -17,9 +17,12 @@ slack), --ramp M (sim.scene.TETHER_RAMP_M, the tether compliance's ramp between 
 (ColonMaterial.compression_compliance_factor), --ring-gap (ColonMaterial.min_ring_gap_fraction), --ring-span
 (ColonMaterial.ring_order_span_rings, with --ring-gap), --scope FILE
 (another scope model, e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any AutopilotConfig
-field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3). Also printed per seed: the
-deepest insertion and the most shortening (the least loop excess: negative when the colon is pleated onto the
-shaft, tip further along the colon than the inserted length).
+field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3), --gather SEGMENT=FRACTION ...
+(ColonMaterial.gather_min_fraction: the wall pleats onto the scope below the grid's scale), --gather-yield COMPRESS
+STRETCH. Also printed per seed: the deepest insertion, the most shortening (the least loop excess: negative when
+the colon is pleated onto the shaft, tip further along the colon than the inserted length), the most length the
+wall's pleats took up, and the worst scope point outside the wall both at the contact samples and where the scope
+crosses each ring's plane (sim.drivers.drive).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
     material = scene_material(replace(ColonMaterial(), compression_compliance_factor=args.compression_factor,
                                       min_ring_gap_fraction=args.ring_gap,
                                       ring_order_span_rings=args.ring_span,
-                                      tether_root_taper_m=args.root_taper),
+                                      tether_root_taper_m=args.root_taper, gather_min_fraction=args.gather,
+                                      **args.gather_yield),
                               mobility=args.mobility, slack_m=args.slack, ramp_m=args.ramp,
                               root_segments=tuple(args.root))
     scene = build_scene(seed=seed, material=material, spec=load_scope(args.scope))
@@ -62,11 +66,14 @@ def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
     best = [0.0]
     deepest = [0.0]
     least_excess = [0.0]
+    pleated = [0.0]
+    gap_rest_m = np.diff(scene.colon.ring_s_m)
 
     def on_sample(t_s, outputs, state):
         best[0] = max(best[0], pilot.status.tip_s_m)
         deepest[0] = max(deepest[0], float(outputs.rod.inserted_length_m))
         least_excess[0] = min(least_excess[0], pilot.status.excess_m)
+        pleated[0] = max(pleated[0], float(np.dot(1.0 - state.colon.gather, gap_rest_m)))
 
     t0 = time.perf_counter()
     _, trace = drive(scene, pilot, seconds, on_sample=on_sample)
@@ -78,7 +85,7 @@ def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
         "seed": seed, "scene": scene, "trace": trace, "best_s_m": best[0],
         "length_m": float(scene.colon.ring_s_m[-1]), "landmark": passed[-1] if passed else "-",
         "flexure_s": event.get("Fleksur L"), "cecum_s": event.get("Cecum"), "status": pilot.status,
-        "wall_s": wall_s, "deepest_m": deepest[0], "least_excess_m": least_excess[0],
+        "wall_s": wall_s, "deepest_m": deepest[0], "least_excess_m": least_excess[0], "pleated_m": pleated[0],
         "max_insertion_m": float(scene.rod.max_insertion_m),
     }
 
@@ -144,6 +151,11 @@ def main() -> None:
     parser.add_argument("--root-taper", type=float, default=ColonMaterial().tether_root_taper_m,
                         help="ColonMaterial.tether_root_taper_m (m; default %(default)s: no taper): with --root, the "
                              "ropes shorten to nothing over this length at each end of the segment")
+    parser.add_argument("--gather", nargs="*", default=[], metavar="SEGMENT=FRACTION",
+                        help="ColonMaterial.gather_min_fraction: the segments whose wall pleats onto the scope and the "
+                             "smallest fraction of their length each may gather to (default: none)")
+    parser.add_argument("--gather-yield", type=float, nargs=2, default=None, metavar=("COMPRESS", "STRETCH"),
+                        help="ColonMaterial.gather_yield_strain and ungather_yield_strain")
     parser.add_argument("--friction", type=float, default=None,
                         help="scope-wall friction coefficient (default: physics.contact's, anatomy.md)")
     parser.add_argument("--scope", type=Path, default=None, help="scope model file (default: the bundled one)")
@@ -151,6 +163,9 @@ def main() -> None:
                         help="set an AutopilotConfig field (repeatable)")
     args = parser.parse_args()
     args.autopilot = autopilot_overrides(parser, args.autopilot)
+    args.gather = {name: float(value) for name, _, value in (item.partition("=") for item in args.gather)}
+    args.gather_yield = ({} if args.gather_yield is None else
+                         dict(gather_yield_strain=args.gather_yield[0], ungather_yield_strain=args.gather_yield[1]))
     results = []
     for seed in args.seeds:
         r = run_seed(seed, args.seconds, args)
@@ -158,8 +173,10 @@ def main() -> None:
         print(f"seed {seed}: tip {r['best_s_m']:.3f} of {r['length_m']:.3f} m (past {r['landmark']}), splenic "
               f"flexure at {r['flexure_s']} s, cecum at {r['cecum_s']} s, reductions {r['status'].reductions}, "
               f"back-offs {r['status'].back_offs}, deepest insertion {r['deepest_m']:.3f} of "
-              f"{r['max_insertion_m']:.3f} m, least excess {r['least_excess_m']:+.3f} m, worst outside "
-              f"{1e3 * tr.worst_outside_m:.2f} mm, max wall speed {tr.max_wall_speed_m_s:.2f} m/s, max scope speed "
+              f"{r['max_insertion_m']:.3f} m, least excess {r['least_excess_m']:+.3f} m, colon pleated up to "
+              f"{r['pleated_m']:.3f} m, worst outside {1e3 * tr.worst_outside_m:.2f} mm (where the scope crosses "
+              f"a ring's plane {1e3 * tr.worst_crossing_outside_m:.2f} mm), max wall speed "
+              f"{tr.max_wall_speed_m_s:.2f} m/s, max scope speed "
               f"{tr.max_scope_speed_m_s:.2f} m/s, largest gap between neighbouring shaft samples "
               f"{tr.max_sample_ring_gap:.1f} rings, finite {tr.finite}, {tr.steps * 1.0 / 240.0:.0f} s simulated in "
               f"{r['wall_s']:.0f} s", flush=True)
@@ -169,11 +186,12 @@ def main() -> None:
     cecum = sum(r["cecum_s"] is not None for r in results)
     flexure = sum(r["flexure_s"] is not None for r in results)
     worst = max(r["trace"].worst_outside_m for r in results)
+    crossing = max(r["trace"].worst_crossing_outside_m for r in results)
     gap = max(r["trace"].max_sample_ring_gap for r in results)
     mean_fraction = float(np.mean([r["best_s_m"] / r["length_m"] for r in results]))
     print(f"seeds={len(results)} cecum_reached={cecum} splenic_flexure_passed={flexure} "
           f"mean_progress_fraction={mean_fraction:.3f} worst_outside_mm={1e3 * worst:.2f} "
-          f"max_sample_ring_gap={gap:.1f}")
+          f"worst_crossing_outside_mm={1e3 * crossing:.2f} max_sample_ring_gap={gap:.1f}")
 
 
 if __name__ == "__main__":

@@ -212,6 +212,24 @@ class ColonMaterial:
     #: a one-off variant) the gap stayed at 6-19 rings in one run, but not in the same runs from the bench (72-77
     #: rings, with the taper or without; README, "Autopilot"); off by default with the ring order itself.
     ring_order_span_rings: int = 1
+    #: Sub-grid pleating (off by default: no segment listed): per segment name, the smallest fraction of its rest
+    #: length a gap between two rings may gather to. An endoscopist reaches a cecum 1.5 m along the colon with a
+    #: scope of 1.33 m working length (anatomy.md Segments, Colonoscope) because the colon shortens onto the
+    #: straightened scope like a sleeve pushed up an arm, its wall folding into pleats far finer than the 5 mm grid.
+    #: A gap whose rings come closer along their axis (`ring_gaps`) than 1 - `gather_yield_strain` of its current
+    #: (gathered) length takes that distance over 1 - the strain as its new rest length, down to this fraction;
+    #: stretched beyond 1 + `ungather_yield_strain` it lets pleats out at once to the stretched length over 1 + that
+    #: strain, and whenever it is not pushed together (longer than its gathered rest length) they unfold toward the
+    #: rest length with `ungather_time_constant_s` (pleats stay only while held: a mesentery pulls them out of a
+    #: colon the scope no longer holds), which it takes exactly from within 1 % (`gather_step`). The gap's axial,
+    #: shear and axial-bending links keep their length across the tube and scale along it; hoop links are untouched.
+    #: Pushed together end to end the grid's tube bends rather than shortens (its bending links are far softer than
+    #: its axial ones), so the wall gathers only where something keeps it straight: the shaft inside it, or its rings
+    #: sliding into one another. What it did to the autopilot: README, "Autopilot".
+    gather_min_fraction: dict[str, float] = field(default_factory=dict)
+    gather_yield_strain: float = 0.1
+    ungather_yield_strain: float = 0.1
+    ungather_time_constant_s: float = 2.0
     #: Tether compliance per metre of colon (m²/N) per segment name; names not listed use `default_tether_*`.
     tether_compliance_m2_N: dict[str, float] = field(default_factory=_default_tether)
     default_tether_compliance_m2_N: float = 5e-6
@@ -317,6 +335,11 @@ class ColonBodyModel:
       solver_ring_start[b] .. solver_ring_start[b + 1] - 1; solver_constraint_start (B + 2,) int64, block b's own
       links are constraints solver_constraint_start[b] .. [b + 1] - 1 and the seam links between blocks follow, up to
       [B + 1] = C. None (a model built by hand): one block, all links its own, in array order (`solver_plan`).
+    - Pleating (ColonMaterial.gather_min_fraction; None: none): gather_min_fraction (R - 1,) per ring gap (1: the gap
+      does not gather); gap_rest_m (R - 1,) the rest distance between the gap's rings along their axis
+      (`ring_gaps`); per link, link_gap (C,) int64 its lower ring, link_span (C,) int64 the ring gaps it spans (0
+      hoop and hoop-bending, 1 axial and shear, 2 axial-bending), link_rest_axial_m and link_rest_transverse_m (C,)
+      its rest length's components along the tube (the two rings' mean centroid tangent) and across it.
     """
 
     ring_count: int
@@ -372,6 +395,12 @@ class ColonBodyModel:
     pelvic_floor_normal: np.ndarray | None = None
     pelvic_floor_depth_m: np.ndarray | None = None
     ring_min_gap_m: np.ndarray | None = None
+    gather_min_fraction: np.ndarray | None = None
+    gap_rest_m: np.ndarray | None = None
+    link_gap: np.ndarray | None = None
+    link_span: np.ndarray | None = None
+    link_rest_axial_m: np.ndarray | None = None
+    link_rest_transverse_m: np.ndarray | None = None
 
     def __post_init__(self):
         # Models built by hand: tethers tied at the rest positions, no pelvic floor, no ring order.
@@ -383,6 +412,11 @@ class ColonBodyModel:
             object.__setattr__(self, "pelvic_floor_point_m", np.zeros(3))
             object.__setattr__(self, "pelvic_floor_normal", np.zeros(3))
             object.__setattr__(self, "pelvic_floor_depth_m", np.zeros(self.rest_position_m.shape[0]))
+
+    @property
+    def gathers(self) -> bool:
+        """Whether any ring gap may gather (ColonMaterial.gather_min_fraction)."""
+        return self.gather_min_fraction is not None and bool(np.any(self.gather_min_fraction < 1.0))
 
     @cached_property
     def ring_link_runs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -430,6 +464,9 @@ class ColonBodyState:
       length; time_s: simulated time.
     - solver_coefficients, solver_tether_coefficients, solver_key: a cache of per-substep-length constants
       (`solver_coefficients`); not part of the physical state.
+    - gather (R - 1,): each ring gap's rest length as a fraction of the model's (1 unless the wall pleats,
+      `gather_step`); link_rest_length_m (C,): the links' rest lengths the solver uses (the model's, scaled along
+      the tube where a gap has gathered).
     """
 
     position_m: np.ndarray
@@ -448,6 +485,8 @@ class ColonBodyState:
     solver_coefficients: np.ndarray | None = None
     solver_tether_coefficients: np.ndarray | None = None
     solver_key: tuple = ()
+    gather: np.ndarray | None = None
+    link_rest_length_m: np.ndarray | None = None
 
     def copy(self) -> "ColonBodyState":
         """A deep copy (arrays copied)."""
@@ -628,6 +667,7 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
         raise ValueError("build_colon_body: the rings' normals (theta from the normal toward the binormal) must point "
                          "along increasing s; the asset's frame is left-handed or its rings overlap")
     ring_min_gap = _ring_min_gaps(material, rest, n_rings, p, rest_gap)
+    gather = _gather_links(material, seg_names, ring_seg, rest, ci, cj, rest_len, ring_index, centroid, rest_gap)
 
     # Self-contact: radius 0.4 x the larger grid spacing at the particle (a particle cannot pass a cell of the
     # other wall), at least the wall thickness; rings within arc factor * pi * (r_k + r_l) are excluded.
@@ -659,7 +699,7 @@ def build_colon_body(centreline_m: np.ndarray, s_m: np.ndarray, normal: np.ndarr
         pressure_time_constant_s=float(material.pressure_time_constant_s), material=material,
         solver_ring_start=ring_start, solver_constraint_start=constraint_start, tether_slack_m=tether_slack,
         tether_anchor_m=tether_anchor, pelvic_floor_point_m=floor_point, pelvic_floor_normal=floor_normal,
-        pelvic_floor_depth_m=floor_depth, ring_min_gap_m=ring_min_gap,
+        pelvic_floor_depth_m=floor_depth, ring_min_gap_m=ring_min_gap, **gather,
     )
 
 
@@ -723,6 +763,94 @@ def _tether_slack(material: ColonMaterial, segment_names: tuple, ring_segment: n
         span = max(float(s[-1] - s[0]), 1e-9)
         slack[rings] = value * np.sin(np.pi * (s - s[0]) / span)
     return slack
+
+
+def _gather_links(material: ColonMaterial, segment_names: tuple, ring_segment: np.ndarray, rest: np.ndarray,
+                  ci: np.ndarray, cj: np.ndarray, rest_len: np.ndarray, ring_index: np.ndarray,
+                  centroid: np.ndarray, rest_gap: np.ndarray) -> dict:
+    """The pleating fields of ColonBodyModel (see its docstring) for `material.gather_min_fraction`; {} when no
+    segment gathers. A gap between two segments gathers as little as the less gathering of its two rings."""
+    if not material.gather_min_fraction:
+        return {}
+    _segment_indices("gather_min_fraction", material.gather_min_fraction, segment_names)
+    for name, value in material.gather_min_fraction.items():
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"ColonMaterial.gather_min_fraction[{name!r}]: expected a fraction in (0, 1], "
+                             f"got {value}")
+    per_ring = np.array([material.gather_min_fraction.get(name, 1.0) for name in segment_names])[ring_segment]
+    ri, rj = ring_index[ci], ring_index[cj]
+    tangent = _centroid_tangents(centroid)
+    along = tangent[ri] + tangent[rj]
+    along /= np.linalg.norm(along, axis=1, keepdims=True)
+    axial = np.abs(np.einsum("ij,ij->i", rest[cj] - rest[ci], along))
+    lower = np.minimum(ri, rj)
+    return dict(gather_min_fraction=np.maximum(per_ring[:-1], per_ring[1:]), gap_rest_m=rest_gap.copy(),
+                link_gap=lower.astype(np.int64), link_span=np.abs(ri - rj).astype(np.int64),
+                link_rest_axial_m=axial, link_rest_transverse_m=np.sqrt(np.maximum(rest_len ** 2 - axial ** 2, 0.0)))
+
+
+def gather_step(model: ColonBodyModel, state: ColonBodyState, dt_s: float) -> None:
+    """Let the wall's ring gaps gather into pleats or let them out (ColonMaterial.gather_min_fraction), once per
+    step of `dt_s` after the substeps: updates state.gather and state.link_rest_length_m in place. Does nothing for a
+    model whose wall does not pleat."""
+    if not model.gathers:
+        return
+    m = model.material
+    creep = -math.expm1(-dt_s / m.ungather_time_constant_s) if m.ungather_time_constant_s > 0 else 1.0
+    gather_kernel(state.position_m, model.particles_per_ring, model.gap_rest_m, model.gather_min_fraction,
+                  float(m.gather_yield_strain), float(m.ungather_yield_strain), creep, model.link_gap, model.link_span,
+                  model.link_rest_axial_m, model.link_rest_transverse_m, model.rest_length_m, state.gather,
+                  state.link_rest_length_m)
+
+
+@njit(cache=True, nogil=True)
+def gather_kernel(position_m, particles_per_ring, gap_rest_m, gather_min_fraction, gather_yield,
+                  ungather_yield, creep, link_gap, link_span, link_rest_axial_m, link_rest_transverse_m,
+                  rest_length_m, gather, link_rest_length_m):  # pragma: no cover - compiled
+    """Per ring gap k (R - 1): lam = the distance between its rings along their axis over the rest one
+    (`ring_gaps`: a tube that telescopes into itself, its rings sliding inside one another on links swung
+    inward, shortens as surely as one whose links shorten); gather[k] = g becomes
+    max(min_fraction[k], lam / (1 - gather_yield)) if lam < g (1 - gather_yield) (a plastic strain with a dead
+    band); if lam > g (not pushed together), the larger of g + creep (1 - g) and lam / (1 + ungather_yield), at
+    most 1, and 1 from above 0.99. The links over a changed gap get the rest length
+    sqrt((g a)² + t²) (a, t: their rest components along and across the tube; g the mean over the gaps they span),
+    exactly the model's at g = 1. Arrays as in ColonBodyModel / ColonBodyState."""
+    gaps = gather.shape[0]
+    gap = np.empty(gaps)
+    ring_gaps(position_m, gaps + 1, particles_per_ring, gap)
+    changed = np.zeros(gaps, dtype=np.bool_)
+    any_changed = False
+    for k in range(gaps):
+        lo_fraction = gather_min_fraction[k]
+        if lo_fraction >= 1.0:
+            continue
+        lam = gap[k] / gap_rest_m[k]
+        g = gather[k]
+        if lam < g * (1.0 - gather_yield):
+            g = max(lo_fraction, lam / (1.0 - gather_yield))
+        elif lam > g and g < 1.0:
+            g = min(1.0, max(g + creep * (1.0 - g), lam / (1.0 + ungather_yield)))
+            if g > 0.99:
+                g = 1.0
+        if g != gather[k]:
+            gather[k] = g
+            changed[k] = True
+            any_changed = True
+    if not any_changed:
+        return
+    for c in range(link_gap.shape[0]):
+        span = link_span[c]
+        if span == 0:
+            continue
+        k = link_gap[c]
+        if not (changed[k] or (span == 2 and changed[k + 1])):
+            continue
+        g = gather[k] if span == 1 else 0.5 * (gather[k] + gather[k + 1])
+        if g >= 1.0:
+            link_rest_length_m[c] = rest_length_m[c]
+        else:
+            a = g * link_rest_axial_m[c]
+            link_rest_length_m[c] = math.sqrt(a * a + link_rest_transverse_m[c] ** 2)
 
 
 def _segment_indices(field_name: str, names, segment_names: tuple) -> list[int]:
@@ -878,7 +1006,8 @@ def rest_state(model: ColonBodyModel) -> ColonBodyState:
         position_m=model.rest_position_m.copy(), prev_position_m=model.rest_position_m.copy(),
         velocity_m_s=np.zeros((n, 3)), wall_multiplier=np.zeros(model.constraint_count),
         tether_multiplier=np.zeros((n, 3)), contact_pairs=np.zeros((max(16, n // 4), 2), dtype=np.int64),
-        contact_build_position_m=model.rest_position_m.copy(),
+        contact_build_position_m=model.rest_position_m.copy(), gather=np.ones(max(model.ring_count - 1, 0)),
+        link_rest_length_m=model.rest_length_m.copy(),
     )
 
 
@@ -928,12 +1057,13 @@ def step_colon(model: ColonBodyModel, state: ColonBodyState, controls: ColonCont
     ring_start, constraint_start = solver_plan(model)
     _step_kernel(state.position_m, state.prev_position_m, state.velocity_m_s, state.wall_multiplier,
                  state.tether_multiplier, model.tether_anchor_m, model.inv_mass, ext, model.constraint_i,
-                 model.constraint_j, model.rest_length_m, coef, tether_coef, model.area_m2, model.ring_count,
+                 model.constraint_j, state.link_rest_length_m, coef, tether_coef, model.area_m2, model.ring_count,
                  model.particles_per_ring, pressure, model.rest_centroid_distance_m, model.collapse_radius_fraction,
                  model.lumen_floor_fraction, state.contact_pairs, state.contact_count, model.contact_radius_m, damping,
                  model.pelvic_floor_point_m, model.pelvic_floor_normal, model.pelvic_floor_depth_m,
                  model.ring_min_gap_m, float(dt_s), int(substeps), int(iterations), ring_start, constraint_start,
                  threaded_default() if threaded is None else bool(threaded))
+    gather_step(model, state, float(dt_s))
     state.insufflation = insufflation
     state.pressure_Pa = float(pressure)
     state.substep_s = float(dt_s) / substeps
@@ -971,7 +1101,7 @@ def colon_outputs(model: ColonBodyModel, state: ColonBodyState) -> ColonOutputs:
                                           model.ring_local_xy_m, model.ring_centre_local_m, model.rest_radial_m,
                                           model.ring_count, model.particles_per_ring)
     hoop, axial = _link_strains(state.position_m, model.constraint_i, model.constraint_j, model.constraint_kind,
-                                model.rest_length_m)
+                                state.link_rest_length_m)
     h = state.substep_s
     n = model.particle_count
     mean_radius = np.empty(model.ring_count)

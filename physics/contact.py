@@ -100,6 +100,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from physics.colon_body import _ring_centroid_normal
 from physics.scope_rod import add_world_rotation, axis_points, quat_rotate_scalar
 
 #: Scope-mucosa friction coefficient (anatomy.md Mechanics: 0.15, range 0.05-0.3, wet and lubricated).
@@ -742,3 +743,57 @@ def scope_wall_clearance(points_m, wall_position_m, ring_count, particles_per_ri
         out_s_fraction[q] = k + f
         sd, _j, _w = wall_section_distance(wall_position_m, k, p, f, x0, x1, x2, t0, t1, t2, e)
         out_clearance[q] = sd - scope_radius_m
+
+
+#: A ring's plane crossed by the scope's axis between two neighbouring samples counts for them
+#: (`scope_ring_crossing_clearance`) when the ring lies within this many rings of the samples' ring positions:
+#: nearer rings are those the samples' sections blend, further ones another part of the colon, whose plane the
+#: scope cuts far from its wall.
+CROSSING_RING_MARGIN = 1.5
+
+
+@njit(cache=True, nogil=True)
+def scope_ring_crossing_clearance(points_m, ring_position, wall_position_m, ring_count, particles_per_ring,
+                                  scope_radius_m, out):
+    """out (R,): for each ring, the least clearance (m; negative: outside the wall by that much) of the scope where
+    its axis (the polyline of the Q contact samples' axis points, points_m (Q, 3), in shaft order) crosses the
+    ring's plane (centroid and area normal): the signed distance of the crossing point from the ring's polygon in
+    that plane (`wall_section_distance`) minus scope_radius_m; +inf where the scope does not cross it. A crossing
+    between samples q - 1 and q counts only for the rings within CROSSING_RING_MARGIN of their ring positions
+    (ring_position (Q,), k + f as `scope_wall_clearance` gives it, -1 behind the anal verge), so a plane cut far
+    away, by the scope in another part of the colon, is not counted.
+
+    This checks every ring the scope passes, not only those a contact sample is attributed to: where the wall is
+    crowded (a tight bend's inside, a tube telescoped into itself) neighbouring samples 3.3 mm apart on the shaft
+    can be attributed to pieces several rings apart, and a shaft that cuts through the rings between them is seen
+    by no sample (`scope_wall_clearance`). Does not move anything."""
+    p = particles_per_ring
+    r = ring_count
+    g = np.empty((r, 3))
+    n = np.empty((r, 3))
+    e = np.empty(3)
+    for k in range(r):
+        out[k] = np.inf
+        _ring_centroid_normal(wall_position_m, k, p, g[k], n[k])
+    for q in range(1, points_m.shape[0]):
+        ka, kb = ring_position[q - 1], ring_position[q]
+        if ka < 0.0 or kb < 0.0:
+            continue
+        for k in range(max(int(math.ceil(min(ka, kb) - CROSSING_RING_MARGIN)), 0),
+                       min(int(math.floor(max(ka, kb) + CROSSING_RING_MARGIN)), r - 1) + 1):
+            a = ((points_m[q - 1, 0] - g[k, 0]) * n[k, 0] + (points_m[q - 1, 1] - g[k, 1]) * n[k, 1]
+                 + (points_m[q - 1, 2] - g[k, 2]) * n[k, 2])
+            b = ((points_m[q, 0] - g[k, 0]) * n[k, 0] + (points_m[q, 1] - g[k, 1]) * n[k, 1]
+                 + (points_m[q, 2] - g[k, 2]) * n[k, 2])
+            if (a > 0.0) == (b > 0.0):
+                continue
+            t = a / (a - b)
+            x0 = points_m[q - 1, 0] + t * (points_m[q, 0] - points_m[q - 1, 0])
+            x1 = points_m[q - 1, 1] + t * (points_m[q, 1] - points_m[q - 1, 1])
+            x2 = points_m[q - 1, 2] + t * (points_m[q, 2] - points_m[q - 1, 2])
+            if k < r - 1:
+                d, _j, _w = wall_section_distance(wall_position_m, k, p, 0.0, x0, x1, x2, n[k, 0], n[k, 1], n[k, 2], e)
+            else:
+                d, _j, _w = wall_section_distance(wall_position_m, k - 1, p, 1.0, x0, x1, x2, n[k, 0], n[k, 1],
+                                                  n[k, 2], e)
+            out[k] = min(out[k], d - scope_radius_m)

@@ -84,6 +84,7 @@ from physics.colon_body import (
     ColonControls,
     ColonOutputs,
     colon_outputs,
+    gather_step,
     pressure_accelerations,
     project_pelvic_floor,
     project_ring_order,
@@ -109,6 +110,7 @@ from physics.contact import (
     locate_samples_local,
     project_scope_wall_contacts,
     sample_points,
+    scope_ring_crossing_clearance,
     scope_wall_clearance,
 )
 from physics.scope_rod import (
@@ -367,7 +369,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         # colon
         colon.position_m, colon.prev_position_m, colon.velocity_m_s, colon.wall_multiplier, colon.tether_multiplier,
         colon_m.tether_anchor_m, colon_m.inv_mass, wall_force, colon_m.constraint_i, colon_m.constraint_j,
-        colon_m.rest_length_m, coef, tether_coef, colon_m.area_m2, colon_m.ring_count, colon_m.particles_per_ring,
+        colon.link_rest_length_m, coef, tether_coef, colon_m.area_m2, colon_m.ring_count, colon_m.particles_per_ring,
         float(pressure), colon_m.rest_centroid_distance_m, colon_m.collapse_radius_fraction,
         colon_m.lumen_floor_fraction, colon.contact_pairs, colon.contact_count, colon_m.contact_radius_m,
         colon_m.damping_per_s, ring_start, constraint_start, ring_run_start, ring_runs,
@@ -382,6 +384,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         float(dt_s), int(substeps), int(iterations), int(contact_passes), int(contact_iterations), handle,
         threaded_default() if threaded is None else bool(threaded),
     )
+    gather_step(colon_m, colon, float(dt_s))
     rod.insertion_depth_m = depth
     rod.roll_rad = float(rc.roll_rad)
     rod.handle_force_N = handle[:3].copy()
@@ -521,6 +524,19 @@ def scope_clearance(model: WorldModel, state: WorldState) -> tuple[np.ndarray, n
     scope_wall_clearance(points, state.colon.position_m, model.colon.ring_count, model.colon.particles_per_ring,
                          state.contact.sample_piece, c.scope_radius_m, clearance, ring_pos)
     return clearance, ring_pos
+
+
+def scope_crossing_clearance(model: WorldModel, state: WorldState, ring_position: np.ndarray) -> np.ndarray:
+    """Clearance (R,) of the scope where its axis crosses each ring's plane (m; negative = outside the wall; +inf
+    where it does not cross; `contact.scope_ring_crossing_clearance`), given the samples' ring positions (Q,) from
+    `scope_clearance`. Moves nothing."""
+    colon, c = model.colon, model.contact
+    points = np.empty((c.sample_count, 3))
+    sample_points(state.rod.position_m, state.rod.orientation, c.sample_segment, c.sample_offset_m, points)
+    out = np.empty(colon.ring_count)
+    scope_ring_crossing_clearance(points, ring_position, state.colon.position_m, colon.ring_count,
+                                  colon.particles_per_ring, c.scope_radius_m, out)
+    return out
 
 
 def world_outputs(model: WorldModel, state: WorldState) -> WorldOutputs:

@@ -94,6 +94,14 @@ MAX_WALL_SPEED_M_S = 1.75
 #: (bench/autopilot.py --root sigmoid transverse --autopilot loop_target_m=-0.2, seed 0 at 60-71 s; README,
 #: "Autopilot"), while the worst scope point outside the wall stayed under 1.2 mm there.
 MAX_SAMPLE_RING_GAP = 10.0
+#: The same 1 mm measured where the scope's axis crosses each ring's plane (sim.drivers.drive,
+#: `worst_crossing_outside_m`; physics.contact.scope_ring_crossing_clearance), which sees the rings no contact
+#: sample is attributed to: where the shaft runs obliquely through a tight bend's inside, neighbouring samples 3.3 mm
+#: apart sit a ring or more apart along the colon and the ring between them is in neither's section. Measured to the
+#: splenic flexure on seeds 0-5: 1.11-1.50 mm there while the samples were within 0.22-0.35 mm, and over 60 s up to
+#: 2.0 and 3.2 mm (seeds 0 and 4, at the rectosigmoid junction, rings 34-36). The issue's 1 mm is therefore not met
+#: yet (the closing note says so); the line is held at 2 mm so that a regression fails it.
+MAX_CROSSING_OUTSIDE_M = 0.002
 FLEXURE_LIMIT_S = 60.0
 
 
@@ -105,7 +113,8 @@ def test_autopilot_passes_the_sigmoid_and_the_splenic_flexure(seed):
     simulated minute, with every position finite and no scope point ever more than OUTSIDE_TOLERANCE_M outside the
     deformed wall (contact's own clearance, every step), no wall particle faster than MAX_WALL_SPEED_M_S and no two
     neighbouring shaft samples further apart along the colon than MAX_SAMPLE_RING_GAP (the scope stays in one
-    lumen). Prints the other safety figures the issue's acceptance asks for."""
+    lumen), and the scope no further outside any ring it crosses than MAX_CROSSING_OUTSIDE_M. Prints the other
+    safety figures the issue's acceptance asks for."""
     scene = build_scene(seed=seed)
     pilot = Autopilot(scene, AutopilotConfig(withdraw=False))
     state, trace = drive(scene, pilot, FLEXURE_LIMIT_S,
@@ -116,11 +125,13 @@ def test_autopilot_passes_the_sigmoid_and_the_splenic_flexure(seed):
           f"{1e3 * status.excess_m:.0f} mm, reductions {status.reductions}, back-offs {status.back_offs}, worst "
           f"outside {1e3 * trace.worst_outside_m:.3f} mm, max wall speed {trace.max_wall_speed_m_s:.3f} m/s, max "
           f"scope speed {trace.max_scope_speed_m_s:.3f} m/s, largest gap between neighbouring shaft samples "
-          f"{trace.max_sample_ring_gap:.2f} rings")
+          f"{trace.max_sample_ring_gap:.2f} rings, worst outside where the scope crosses a ring's plane "
+          f"{1e3 * trace.worst_crossing_outside_m:.3f} mm")
     assert trace.finite
     assert trace.worst_outside_m <= OUTSIDE_TOLERANCE_M
     assert trace.max_wall_speed_m_s <= MAX_WALL_SPEED_M_S
     assert trace.max_sample_ring_gap <= MAX_SAMPLE_RING_GAP
+    assert trace.worst_crossing_outside_m <= MAX_CROSSING_OUTSIDE_M
     assert flexure is not None and flexure <= FLEXURE_LIMIT_S
     assert status.tip_s_m >= scene.asset.landmarks["splenic_flexure"].s_m
 

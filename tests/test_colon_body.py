@@ -640,3 +640,89 @@ def test_the_pelvic_floor_stops_a_sigmoid_pulled_toward_the_anus(asset):
     assert with_floor > -0.0005
     with pytest.raises(ValueError, match="pelvic_floor_segment.*'anal-canal'"):
         pulled("anal-canal")
+
+
+def _axial_gaps(position_m: np.ndarray, r: int, p: int) -> np.ndarray:
+    """(R - 1,) distance of each ring's centroid from the one before along the two rings' mean area normal (numpy)."""
+    ring = position_m.reshape(r, p, 3)
+    g = ring.mean(axis=1)
+    area = np.cross(ring - ring[:, :1], np.roll(ring, -1, axis=1) - ring[:, :1]).sum(axis=1)
+    n = area / np.linalg.norm(area, axis=1)[:, None]
+    mean = n[1:] + n[:-1]
+    mean /= np.linalg.norm(mean, axis=1)[:, None]
+    return np.einsum("ij,ij->i", g[1:] - g[:-1], mean)
+
+
+def test_a_pleating_wall_gathers_what_is_pushed_together_and_lets_it_out_when_pulled(asset, model):
+    """ColonMaterial.gather_min_fraction: 20 sigmoid rings pushed together along the tube to half their spacing
+    (each ring's particles moved with its centroid toward ring a; the rings beyond follow ring b). One step on,
+    each sigmoid gap's gather is what the law gives for its measured gap (hand-computed here: the gap along the
+    rings' axis over the rest one, over 0.9, at least 0.35), gaps outside the sigmoid keep 1, an axial link along
+    the tube scales with its gap and hoop links keep their rest lengths. Its links then hold the pleats rather than
+    push the rings apart: 0.1 s on, the pleated stretch is shorter than the plain wall's from the same start. Left
+    alone, the pleats unfold (ungather_time_constant_s) as the mesentery pulls the rings back: within 8 s every gap
+    is back at exactly 1 and every link at the model's
+    rest length, bit for bit, and after the first 0.5 s (both walls start out of balance) no particle moves
+    faster than the bound."""
+    material = dataclasses.replace(ColonMaterial(), gather_min_fraction={"sigmoid": 0.35})
+    pleating = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                                asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=material)
+    assert not model.gathers and pleating.gathers
+    r, p = model.ring_count, model.particles_per_ring
+    mid = _mid_ring(model, "sigmoid")
+    a, b = mid - 10, mid + 10
+    squeezed = model.rest_position_m.reshape(r, p, 3).copy()
+    g = squeezed.mean(axis=1)
+    shift = np.zeros((r, 3))
+    shift[a:b + 1] = -0.5 * (g[a:b + 1] - g[a])
+    shift[b + 1:] = shift[b]
+    squeezed = (squeezed + shift[:, None, :]).reshape(-1, 3)
+    rest_gap = _axial_gaps(model.rest_position_m, r, p)
+
+    plain, pleated = rest_state(model), rest_state(pleating)
+    for state in (plain, pleated):
+        state.position_m[:] = squeezed
+        state.prev_position_m[:] = squeezed
+    step_colon(pleating, pleated, ColonControls(), DT_S)
+    step_colon(model, plain, ColonControls(), DT_S)
+    # The law by hand, from the positions the step ended at.
+    lam = _axial_gaps(pleated.position_m, r, p) / rest_gap
+    sigmoid = (model.ring_segment[:-1] == SEGMENT_NAMES.index("sigmoid"))
+    sigmoid &= model.ring_segment[1:] == SEGMENT_NAMES.index("sigmoid")
+    pushed = sigmoid & (lam < 0.9)
+    expected = np.ones(r - 1)
+    expected[pushed] = np.maximum(0.35, lam[pushed] / 0.9)
+    assert pushed.sum() == b - a and np.all(np.flatnonzero(pushed) >= a)
+    np.testing.assert_allclose(pleated.gather, expected, rtol=1e-12, atol=0.0)
+    # An axial link along the tube's axis scales with its gap's gather; one across it keeps its length.
+    ci, cj = model.constraint_i, model.constraint_j
+    axial = np.flatnonzero(model.constraint_kind == CONSTRAINT_KINDS.index("axial"))
+    lower = np.minimum(model.ring_index[ci[axial]], model.ring_index[cj[axial]])
+    rest_g = model.rest_position_m.reshape(r, p, 3).mean(axis=1)
+    tangent = np.diff(rest_g, axis=0)
+    tangent /= np.linalg.norm(tangent, axis=1)[:, None]
+    link = model.rest_position_m[cj[axial]] - model.rest_position_m[ci[axial]]
+    along = np.abs(np.einsum("ij,ij->i", link, tangent[lower])) / np.linalg.norm(link, axis=1) > 0.995
+    assert along[np.isin(lower, np.arange(a, b))].sum() >= 40
+    np.testing.assert_allclose(pleated.link_rest_length_m[axial[along]],
+                               pleated.gather[lower[along]] * model.rest_length_m[axial[along]], rtol=0.02, atol=1e-4)
+    hoop = model.constraint_kind == CONSTRAINT_KINDS.index("hoop")
+    assert np.array_equal(pleated.link_rest_length_m[hoop], model.rest_length_m[hoop])
+
+    def arc_length(state):
+        g = state.position_m.reshape(r, p, 3).mean(axis=1)[a:b + 1]
+        return float(np.linalg.norm(np.diff(g, axis=0), axis=1).sum())
+
+    _run(model, plain, ColonControls(), 23)  # both start out of balance: no speed bound over this 0.1 s
+    _run(pleating, pleated, ColonControls(), 23)
+    print(f"20 sigmoid rings pushed to half their arc ({1e3 * 0.5 * arc_length(rest_state(model)):.1f} mm): 0.1 s "
+          f"on {1e3 * arc_length(plain):.1f} mm plain, {1e3 * arc_length(pleated):.1f} mm pleating; gather "
+          f"{pleated.gather[a:b].min():.2f}-{pleated.gather[a:b].max():.2f}")
+    assert arc_length(pleated) < arc_length(plain) - 0.01
+
+    _run(pleating, pleated, ColonControls(), 96)
+    top = _run(pleating, pleated, ColonControls(), 1800)
+    print(f"released: fastest particle {top:.3f} m/s")
+    assert top < MAX_WALL_SPEED_M_S
+    assert np.all(pleated.gather == 1.0)
+    assert np.array_equal(pleated.link_rest_length_m, model.rest_length_m)

@@ -25,6 +25,7 @@ from physics.world import (
     build_world,
     initial_world_state,
     scope_clearance,
+    scope_crossing_clearance,
     step_world,
     world_outputs,
 )
@@ -122,6 +123,63 @@ def test_straight_insertion_stays_inside_the_wall(world, speed_m_s, duration_s):
           f"(contact's clearance); contact load {out.contact_load_N:.2f} N")
     assert worst <= OUTSIDE_TOLERANCE_M
     assert worst_own <= OUTSIDE_TOLERANCE_M
+
+
+def _polygon_depth_m(points_2d: np.ndarray) -> float:
+    """Distance (m) of the origin from the nearest edge of the closed polygon points_2d (P, 2) (numpy; the origin
+    is taken to be inside)."""
+    a, b = points_2d, np.roll(points_2d, -1, axis=0)
+    e = b - a
+    w = np.clip(-np.einsum("ij,ij->i", a, e) / np.einsum("ij,ij->i", e, e), 0.0, 1.0)
+    return float(np.linalg.norm(a + w[:, None] * e, axis=1).min())
+
+
+def test_the_ring_crossing_check_sees_the_whole_of_a_ring_pushed_into_the_scope(world):
+    """physics.world.scope_crossing_clearance, by hand: with the scope 0.2 m in along the rest centreline, where
+    the line between two neighbouring samples' axis points crosses ring k's plane (its centroid and area normal),
+    the clearance is the crossing point's distance from the ring's polygon in that plane less the scope's radius
+    (computed here in numpy, to 1e-9 m). Ring k moved bodily into the scope, 2 mm further than its clearance, reads
+    about 2 mm outside there, while the contact samples, whose sections blend ring k with its neighbours, see
+    less of it: the check sees what the samples' clearance cannot."""
+    colon, c = world.colon, world.contact
+    r, p = colon.ring_count, colon.particles_per_ring
+    state = initial_world_state(world, insertion_depth_m=0.2)
+    k = 30
+
+    def by_hand():
+        ring = state.colon.position_m.reshape(r, p, 3)[k]
+        g = ring.mean(axis=0)
+        area = np.cross(ring - ring[0], np.roll(ring, -1, axis=0) - ring[0]).sum(axis=0)
+        n = area / np.linalg.norm(area)
+        points = np.empty((c.sample_count, 3))
+        sample_points(state.rod.position_m, state.rod.orientation, c.sample_segment, c.sample_offset_m, points)
+        side = (points - g) @ n
+        q = int(np.flatnonzero(np.sign(side[:-1]) != np.sign(side[1:]))[0])
+        x = points[q] + side[q] / (side[q] - side[q + 1]) * (points[q + 1] - points[q])
+        u = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+        u /= np.linalg.norm(u)
+        v = np.cross(n, u)
+        flat = np.stack(((ring - x) @ u, (ring - x) @ v), axis=1)
+        return _polygon_depth_m(flat) - c.scope_radius_m, n
+
+    _, ring_position = scope_clearance(world, state)
+    crossing = scope_crossing_clearance(world, state, ring_position)
+    expected, n = by_hand()
+    assert crossing[k] == pytest.approx(expected, abs=1e-9)
+    assert expected > 0.004  # at rest the scope lies well inside the ring
+
+    # Ring k slides sideways (in its plane) by its clearance plus 2 mm: its wall reaches 2 mm into the scope.
+    side = np.cross(n, [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    state.colon.position_m[k * p:(k + 1) * p] -= (expected + 0.002) * side
+    clearance, ring_position = scope_clearance(world, state)
+    crossing = scope_crossing_clearance(world, state, ring_position)
+    moved, _ = by_hand()
+    print(f"ring {k}: crossing check {1e3 * crossing[k]:.2f} mm (by hand {1e3 * moved:.2f}), samples' worst "
+          f"{1e3 * clearance.min():.2f} mm")
+    assert crossing[k] == pytest.approx(moved, abs=1e-9)
+    assert -0.0025 < crossing[k] < -0.0015
+    assert clearance.min() > crossing[k] + 0.0003
 
 
 @pytest.fixture(scope="module")

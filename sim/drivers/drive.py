@@ -8,7 +8,8 @@ acceptance criteria need:
 
 - the tip path and the driver's status at every outputs refresh;
 - the worst distance by which any scope point lies outside the deformed wall (contact's own clearance, every
-  `check_every` steps);
+  `check_every` steps), and the same where the scope's axis crosses each ring's plane (every ring the scope passes,
+  including those no contact sample is attributed to: `physics.world.scope_crossing_clearance`);
 - whether every position stayed finite, and the fastest wall particle and scope segment (physical bound);
 - the largest distance along the colon between two neighbouring contact samples on the shaft (in rings): the
   scope is one rod in one lumen, so neighbours 3.3 mm apart on the shaft lie within a few rings of each other even
@@ -27,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from physics.world import WorldOutputs, WorldState, scope_clearance
+from physics.world import WorldOutputs, WorldState, scope_clearance, scope_crossing_clearance
 from sim.controls import HandState, ScopeControls
 from sim.scene import Scene
 from sim.session.loop import DrivenSession, Session
@@ -44,7 +45,9 @@ class DriveTrace:
 
     t_s (M,), depth_m (M,): commanded insertion depth, tip_m (M, 3), handle_force_N (M,): axial, + pushing in,
     tip_contact_force_N (M,): magnitude; worst_outside_m: largest distance of a scope point outside the wall (0 if
-    none); max_wall_speed_m_s, max_scope_speed_m_s: fastest wall particle and scope segment seen;
+    none) at its contact samples; worst_crossing_outside_m: the same where the scope's axis crosses each ring's
+    plane (`physics.world.scope_crossing_clearance`: every ring the scope passes, including those no sample is
+    attributed to); max_wall_speed_m_s, max_scope_speed_m_s: fastest wall particle and scope segment seen;
     max_sample_ring_gap: largest distance along the colon (rings, from the samples' k + f) between two neighbouring
     contact samples inside the body (module docstring); finite: no NaN or inf ever; steps: physics steps taken;
     status: the driver's `status` objects' fields per sample (dicts), if it has one.
@@ -60,6 +63,7 @@ class DriveTrace:
     max_wall_speed_m_s: float = 0.0
     max_scope_speed_m_s: float = 0.0
     max_sample_ring_gap: float = 0.0
+    worst_crossing_outside_m: float = 0.0
     finite: bool = True
     steps: int = 0
 
@@ -100,6 +104,8 @@ def drive(scene: Scene, driver: Callable[[float, WorldOutputs], ScopeControls], 
                 break
             clearance, ring_position = scope_clearance(model, state)
             trace.worst_outside_m = max(trace.worst_outside_m, -float(clearance.min()))
+            crossing = scope_crossing_clearance(model, state, ring_position)
+            trace.worst_crossing_outside_m = max(trace.worst_crossing_outside_m, -float(crossing.min()))
             trace.max_sample_ring_gap = max(trace.max_sample_ring_gap, sample_ring_gap(ring_position))
             trace.max_wall_speed_m_s = max(trace.max_wall_speed_m_s, _max_speed(state.colon.velocity_m_s))
             trace.max_scope_speed_m_s = max(trace.max_scope_speed_m_s, _max_speed(state.rod.velocity_m_s))
