@@ -163,7 +163,14 @@ def main() -> None:
                         help="set an AutopilotConfig field (repeatable)")
     args = parser.parse_args()
     args.autopilot = autopilot_overrides(parser, args.autopilot)
-    args.gather = {name: float(value) for name, _, value in (item.partition("=") for item in args.gather)}
+    gather = {}
+    for item in args.gather:
+        name, _, value = item.partition("=")
+        try:
+            gather[name] = float(value)
+        except ValueError:
+            parser.error(f"--gather {item!r}: expected SEGMENT=FRACTION, e.g. sigmoid=0.35")
+    args.gather = gather
     args.gather_yield = ({} if args.gather_yield is None else
                          dict(gather_yield_strain=args.gather_yield[0], ungather_yield_strain=args.gather_yield[1]))
     results = []
