@@ -413,7 +413,7 @@ class ColonBodyModel:
             object.__setattr__(self, "pelvic_floor_normal", np.zeros(3))
             object.__setattr__(self, "pelvic_floor_depth_m", np.zeros(self.rest_position_m.shape[0]))
 
-    @property
+    @cached_property
     def gathers(self) -> bool:
         """Whether any ring gap may gather (ColonMaterial.gather_min_fraction)."""
         return self.gather_min_fraction is not None and bool(np.any(self.gather_min_fraction < 1.0))

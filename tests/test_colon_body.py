@@ -507,13 +507,17 @@ def test_a_root_hung_mesentery_tapers_to_nothing_at_the_segment_ends(asset):
         build(-0.01)
 
 
-def _plane_violation_m(position_m: np.ndarray, r: int, p: int, k: int, span: int) -> float:
-    """Largest distance (m) by which one of rings k + 2 .. k + span lies behind ring k's plane (numpy: centroids and
-    area normals of the (R * P, 3) positions); 0 when every one is in front."""
+def _centroids_and_normals(position_m: np.ndarray, r: int, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ring centroids (R, 3) and unit area normals (R, 3) of the (R * P, 3) positions (numpy)."""
     ring = position_m.reshape(r, p, 3)
-    g = ring.mean(axis=1)
     area = np.cross(ring - ring[:, :1], np.roll(ring, -1, axis=1) - ring[:, :1]).sum(axis=1)
-    n = area / np.linalg.norm(area, axis=1)[:, None]
+    return ring.mean(axis=1), area / np.linalg.norm(area, axis=1)[:, None]
+
+
+def _plane_violation_m(position_m: np.ndarray, r: int, p: int, k: int, span: int) -> float:
+    """Largest distance (m) by which one of rings k + 2 .. k + span lies behind ring k's plane; 0 when every one is
+    in front."""
+    g, n = _centroids_and_normals(position_m, r, p)
     return max(0.0, max(-float((g[k + m] - g[k]) @ n[k]) for m in range(2, span + 1)))
 
 
@@ -644,10 +648,7 @@ def test_the_pelvic_floor_stops_a_sigmoid_pulled_toward_the_anus(asset):
 
 def _axial_gaps(position_m: np.ndarray, r: int, p: int) -> np.ndarray:
     """(R - 1,) distance of each ring's centroid from the one before along the two rings' mean area normal (numpy)."""
-    ring = position_m.reshape(r, p, 3)
-    g = ring.mean(axis=1)
-    area = np.cross(ring - ring[:, :1], np.roll(ring, -1, axis=1) - ring[:, :1]).sum(axis=1)
-    n = area / np.linalg.norm(area, axis=1)[:, None]
+    g, n = _centroids_and_normals(position_m, r, p)
     mean = n[1:] + n[:-1]
     mean /= np.linalg.norm(mean, axis=1)[:, None]
     return np.einsum("ij,ij->i", g[1:] - g[:-1], mean)
