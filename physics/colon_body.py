@@ -481,7 +481,7 @@ class ColonBodyState:
     pressure_Pa: float = 0.0
     substep_s: float = 0.0
     time_s: float = 0.0
-    #: Cache of `wall_coefficients` (C, 4) and (N, 3) for the substep length and model arrays in solver_key.
+    #: Cache of `wall_coefficients` (C, 6) and (N, 4) for the substep length and model arrays in solver_key.
     solver_coefficients: np.ndarray | None = None
     solver_tether_coefficients: np.ndarray | None = None
     solver_key: tuple = ()
@@ -1608,16 +1608,97 @@ def sweep_marked_rings(position_m, prev_position_m, inv_mass, constraint_i, cons
                        particles_per_ring, ring_run_start, ring_runs, marked):
     """One more sweep over the links and tethers of the rings k with marked[k] (R,) bool, in ring order (the
     rings around a scope contact: see physics/world.py, "Contact iterations"). ring_run_start, ring_runs:
-    `ColonBodyModel.ring_link_runs`."""
+    `ColonBodyModel.ring_link_runs`.
+
+    Every link with a particle in a marked ring is projected, and the particles of unmarked rings stay where they
+    are (`project_wall_range_held`): the rest of the wall is this sweep's fixed boundary, as in a block
+    Gauss-Seidel solve of a subdomain. Projecting only the marked rings' own links instead left the first marked
+    ring deaf to its links behind and moved the ring beyond the last one, so an edge ring was pulled one way only;
+    where the wall was stretched along the tube that yanked it toward the marked rings by up to 0.8 mm per
+    substep, and the next full sweep pulled it back. Measured on the autopilot, seed 2 at 27.4 s (rings 97-99 at the
+    sigmoid's end stretched 1.3-1.5x along the tube): a particle of ring 98 swung at 0.4-1.0 m/s, step after step,
+    whenever the marked set began or ended beside it (controls held for 0.5 s from there: the fastest wall particle
+    0.97 -> 0.39 m/s). Over 60 s of the autopilot on seeds 0 and 2, steps with a wall particle faster than
+    0.5 m/s went from 1052 and 1122 to 313 and 124, and the 99th percentile of each step's fastest particle from
+    0.735 and 0.733 to 0.545 and 0.479 m/s."""
     p = particles_per_ring
-    for k in range(marked.shape[0]):
-        if not marked[k]:
+    r = marked.shape[0]
+    for k in range(r):
+        # Ring k's runs hold the links whose lower ring is k; they reach rings k + 1 and k + 2 (axial bending).
+        m1 = k + 1 < r and marked[k + 1]
+        m2 = k + 2 < r and marked[k + 2]
+        if not (marked[k] or m1 or m2):
             continue
+        interior = marked[k] and (m1 or k + 1 >= r) and (m2 or k + 2 >= r)
         for n in range(ring_run_start[k], ring_run_start[k + 1]):
-            project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
-                               coefficients, multiplier, ring_runs[n, 0], ring_runs[n, 1])
-        project_tethers_range(position_m, tether_anchor_m, tether_coefficients, tether_multiplier, k * p,
-                              (k + 1) * p)
+            if interior:
+                project_wall_range(position_m, prev_position_m, inv_mass, constraint_i, constraint_j,
+                                   rest_length_m, coefficients, multiplier, ring_runs[n, 0], ring_runs[n, 1])
+            else:
+                project_wall_range_held(position_m, prev_position_m, inv_mass, constraint_i, constraint_j,
+                                        rest_length_m, coefficients, multiplier, ring_runs[n, 0], ring_runs[n, 1],
+                                        marked, p)
+        if marked[k]:
+            project_tethers_range(position_m, tether_anchor_m, tether_coefficients, tether_multiplier, k * p,
+                                  (k + 1) * p)
+
+
+@njit(cache=True, nogil=True)
+def project_wall_range_held(position_m, prev_position_m, inv_mass, constraint_i, constraint_j, rest_length_m,
+                            coefficients, multiplier, lo, hi, marked, particles_per_ring):
+    """`project_wall_range` over links lo..hi - 1 with the particles of the rings not marked (marked (R,) bool)
+    held still: a link between a marked and an unmarked ring moves only its marked particle (its XPBD update and
+    strain limit use that particle's inverse mass alone), a link between two marked rings is projected as usual, and
+    a link with neither end marked is skipped (`sweep_marked_rings`).
+
+    The same update as `project_wall_range`, with each particle's inverse mass chosen per link; it stays a copy
+    because one function serving both (the choice made per link) made the main sweep 3.8x slower, even inlined
+    (bench/physics.py's deep scene, 310 -> 1175 us per sweep)."""
+    p = particles_per_ring
+    for c in range(lo, hi):
+        i = constraint_i[c]
+        j = constraint_j[c]
+        free_i = marked[i // p]
+        free_j = marked[j // p]
+        wi = inv_mass[i] if free_i else 0.0
+        wj = inv_mass[j] if free_j else 0.0
+        w = wi + wj
+        if w == 0.0:
+            continue
+        dx = position_m[i, 0] - position_m[j, 0]
+        dy = position_m[i, 1] - position_m[j, 1]
+        dz = position_m[i, 2] - position_m[j, 2]
+        d2 = dx * dx + dy * dy + dz * dz
+        if d2 < _TINY_M * _TINY_M:
+            continue
+        d = math.sqrt(d2)
+        err = d - rest_length_m[c]
+        col = 2 * np.int64(err < 0.0)
+        alpha = coefficients[c, col]
+        inv = coefficients[c, col + 1] if (free_i and free_j) else 1.0 / (w + alpha)
+        dl = (-err - alpha * multiplier[c]) * inv
+        multiplier[c] += dl
+        over = d + w * dl - coefficients[c, 5]
+        if over > 0.0:
+            dl -= over / w
+            px = prev_position_m[i, 0] - prev_position_m[j, 0]
+            py = prev_position_m[i, 1] - prev_position_m[j, 1]
+            pz = prev_position_m[i, 2] - prev_position_m[j, 2]
+            old_over = min(math.sqrt(px * px + py * py + pz * pz) - coefficients[c, 5], over)
+            if old_over > 0.0:
+                _move_pair_weighted(prev_position_m, i, j, wi, wj, dx, dy, dz, -old_over / (w * d))
+        _move_pair_weighted(position_m, i, j, wi, wj, dx, dy, dz, dl / d)
+
+
+@njit(cache=True, nogil=True)
+def _move_pair_weighted(position_m, i, j, wi, wj, dx, dy, dz, s):
+    """x_i += wi s d, x_j -= wj s d along d = x_i - x_j (`_move_pair` with the inverse masses given)."""
+    position_m[i, 0] += wi * s * dx
+    position_m[i, 1] += wi * s * dy
+    position_m[i, 2] += wi * s * dz
+    position_m[j, 0] -= wj * s * dx
+    position_m[j, 1] -= wj * s * dy
+    position_m[j, 2] -= wj * s * dz
 
 
 @njit(cache=True, nogil=True)

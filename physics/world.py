@@ -18,10 +18,10 @@ Per substep of length h (one numba kernel for the whole step, `_world_step_kerne
      last among the scope's projections, so a scope point leaves the substep inside the wall up to what one
      contact's correction undoes of its neighbours';
   4. `contact_iterations` times, around the contacts only: the links and tethers of the rings within
-     CONTACT_ITERATION_RINGS of a touching sample (`colon_body.sweep_marked_rings`), colon self-contact
-     (`colon_body.project_self_contact`; see "Self-contact among the contact iterations"), rod joints, contact
-     passes over the touching samples, normal and friction (friction must see the joints' motion:
-     physics/contact.py, "Friction");
+     CONTACT_ITERATION_RINGS of a touching sample, the rings beyond held still (`colon_body.sweep_marked_rings`),
+     colon self-contact (`colon_body.project_self_contact`; see "Self-contact among the contact iterations"),
+     rod joints, contact passes over the touching samples, normal and friction (friction must see the joints'
+     motion: physics/contact.py, "Friction");
   5. colon self-contact if no sample touched (step 4 did it otherwise), the rings' order along the tube
      (`colon_body.project_ring_order`), the pelvic floor
      (`colon_body.project_pelvic_floor`), then `colon_body.wall_substep_end` (lumen floor and wall velocities);

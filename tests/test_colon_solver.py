@@ -9,7 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from physics.colon_body import ColonControls, build_colon_body, rest_state, solver_plan, step_colon
+from physics.colon_body import (
+    ColonControls,
+    ColonMaterial,
+    build_colon_body,
+    rest_state,
+    solver_coefficients,
+    solver_plan,
+    step_colon,
+    sweep_marked_rings,
+)
 from physics.scope_rod import RodControls, build_rod
 from physics.world import WorldControls, build_world, initial_world_state, step_world
 from sim.colon.asset import SEGMENT_NAMES
@@ -72,3 +81,41 @@ def test_threaded_and_serial_are_bit_identical(model):
     assert np.array_equal(worlds[0].colon.position_m, worlds[1].colon.position_m)
     assert np.array_equal(worlds[0].rod.position_m, worlds[1].rod.position_m)
     assert np.array_equal(worlds[0].contact.segment_force_N, worlds[1].contact.segment_force_N)
+
+
+
+def test_a_sweep_round_a_contact_holds_the_rest_of_the_wall_still():
+    """The contact iterations' sweep over the rings around a contact (`sweep_marked_rings`) moves only those rings,
+    and the rings at the edge of the set feel their links to the held rings beyond it. With the rings just outside
+    the set pulled 1 mm away along the tube, the edge rings follow them and the held rings stay. Projecting only the
+    marked rings' own links left the first edge ring deaf to its stretched links behind and moved the ring beyond
+    the last one, so an edge ring was pulled one way only (a particle swinging at up to 1 m/s where a stretched
+    sigmoid's marked set began and ended beside it: physics/colon_body.py, `sweep_marked_rings`)."""
+    asset = generate_colon(0)
+    loose = ColonMaterial(tether_compliance_m2_N={}, default_tether_compliance_m2_N=1e3)  # tethers out of the way
+    model = build_colon_body(asset.centreline_m, asset.s_m, asset.normal, asset.binormal, asset.theta_rad,
+                             asset.radius_m, asset.ring_segment, SEGMENT_NAMES, material=loose)
+    state = rest_state(model)
+    p = model.particles_per_ring
+    first, last = 100, 110
+    centroid = model.rest_position_m.reshape(model.ring_count, p, 3).mean(axis=1)
+    tangent = centroid[2:] - centroid[:-2]
+    tangent = np.vstack([tangent[:1], tangent, tangent[-1:]]) / np.linalg.norm(tangent, axis=1).mean()
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    position = state.position_m.reshape(model.ring_count, p, 3)
+    position[first - 1] -= 0.001 * tangent[first - 1]  # the ring before the set pulled back 1 mm
+    position[last + 1] += 0.001 * tangent[last + 1]  # the ring after it pulled on 1 mm
+    state.prev_position_m[:] = state.position_m
+    coefficients, tether_coefficients = solver_coefficients(model, state, DT_S / 4)
+    marked = np.zeros(model.ring_count, dtype=np.bool_)
+    marked[first:last + 1] = True
+    before = state.position_m.copy()
+    run_start, runs = model.ring_link_runs
+    sweep_marked_rings(state.position_m, state.prev_position_m, model.inv_mass, model.constraint_i,
+                       model.constraint_j, state.link_rest_length_m, coefficients, state.wall_multiplier,
+                       model.tether_anchor_m, tether_coefficients, state.tether_multiplier, p, run_start, runs, marked)
+    moved = (state.position_m - before).reshape(model.ring_count, p, 3)
+    assert not moved[~marked].any()  # the rest of the wall held exactly
+    along = np.einsum("kjc,kc->kj", moved, tangent).mean(axis=1)  # each ring's mean move along the tube (m)
+    assert along[first] < -1e-4 and along[last] > 1e-4  # each edge ring follows its pulled neighbour
+    assert np.abs(along[first + 3:last - 2]).max() < 0.1 * min(-along[first], along[last])  # the middle stays
