@@ -1653,7 +1653,7 @@ def project_wall_range_held(position_m, prev_position_m, inv_mass, constraint_i,
 
     The same update as `project_wall_range`, with each particle's inverse mass chosen per link; it stays a copy
     because one function serving both (the choice made per link) made the main sweep 3.8x slower, even inlined
-    (bench/physics.py's deep scene, 310 -> 1175 us per sweep)."""
+    (one-off timing on bench/physics.py's deep scene: 310 -> 1175 us per sweep)."""
     p = particles_per_ring
     for c in range(lo, hi):
         i = constraint_i[c]
