@@ -902,7 +902,7 @@ def _ring_min_gaps(material: ColonMaterial, rest_position_m: np.ndarray, ring_co
     centre = np.empty((ring_count, 3))
     normal = np.empty((ring_count, 3))
     for k in range(ring_count):
-        _ring_centroid_normal(rest_position_m, k, particles_per_ring, centre[k], normal[k])
+        ring_centroid_normal(rest_position_m, k, particles_per_ring, centre[k], normal[k])
     for m in range(2, min(span, ring_count - 1) + 1):
         ahead = np.einsum("ij,ij->i", centre[m:] - centre[:-m], normal[:-m])
         gaps[:ring_count - m, m - 1] = np.minimum(ahead, 0.0)
@@ -1361,7 +1361,7 @@ def lumen_floor_rings(position_m, inv_mass, particles_per_ring, rest_centroid_di
 
 
 @njit(cache=True, nogil=True)
-def _ring_centroid_normal(position_m, k, p, g, n):  # pragma: no cover - compiled
+def ring_centroid_normal(position_m, k, p, g, n):  # pragma: no cover - compiled
     """Centroid g (3,) and unit area normal n (3,) of ring k: the polygon's area vector, the sum over its edges of
     (x_j - x_0) x (x_{j+1} - x_0), along +s for rings whose theta runs from the normal toward the binormal."""
     o = k * p
@@ -1414,11 +1414,11 @@ def ring_gaps(position_m, ring_count, particles_per_ring, out):
     (`project_ring_order`'s measure; negative when the tube has turned back into itself)."""
     p = particles_per_ring
     ga, na, gb, nb, n = np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3)
-    _ring_centroid_normal(position_m, 0, p, gb, nb)
+    ring_centroid_normal(position_m, 0, p, gb, nb)
     for k in range(ring_count - 1):
         ga[:] = gb
         na[:] = nb
-        _ring_centroid_normal(position_m, k + 1, p, gb, nb)
+        ring_centroid_normal(position_m, k + 1, p, gb, nb)
         out[k] = _pair_gap(ga, na, gb, nb, n)
 
 
@@ -1439,11 +1439,11 @@ def project_ring_order(position_m, inv_mass, ring_count, particles_per_ring, min
     if not held:
         return  # nothing held (the default): skip the rings' normals
     span = min_gap_m.shape[1]
-    _ring_centroid_normal(position_m, 0, p, gb, nb)
+    ring_centroid_normal(position_m, 0, p, gb, nb)
     for k in range(ring_count - 1):
         ga[:] = gb  # ring k as the last pair left it
         na[:] = nb
-        _ring_centroid_normal(position_m, k + 1, p, gb, nb)
+        ring_centroid_normal(position_m, k + 1, p, gb, nb)
         c = _pair_gap(ga, na, gb, nb, n) - min_gap_m[k, 0]
         moved = c < 0.0  # ring k moved since ga, na were taken
         if moved:  # out of order (not held: -inf, never)
@@ -1452,14 +1452,14 @@ def project_ring_order(position_m, inv_mass, ring_count, particles_per_ring, min
             if k + m > ring_count - 1 or not min_gap_m[k, m - 1] > -np.inf:
                 break
             if moved:
-                _ring_centroid_normal(position_m, k, p, ga, na)
+                ring_centroid_normal(position_m, k, p, ga, na)
                 moved = False
-            _ring_centroid_normal(position_m, k + m, p, gb, nb)
+            ring_centroid_normal(position_m, k + m, p, gb, nb)
             c = ((gb[0] - ga[0]) * na[0] + (gb[1] - ga[1]) * na[1] + (gb[2] - ga[2]) * na[2]) - min_gap_m[k, m - 1]
             if c < 0.0:
                 _push_rings_apart(position_m, inv_mass, k, k + m, p, c, na)
                 moved = True
-        _ring_centroid_normal(position_m, k + 1, p, gb, nb)
+        ring_centroid_normal(position_m, k + 1, p, gb, nb)
 
 
 @njit(cache=True, nogil=True)

@@ -100,7 +100,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from physics.colon_body import _ring_centroid_normal
+from physics.colon_body import ring_centroid_normal
 from physics.scope_rod import add_world_rotation, axis_points, quat_rotate_scalar
 
 #: Scope-mucosa friction coefficient (anatomy.md Mechanics: 0.15, range 0.05-0.3, wet and lubricated).
@@ -774,7 +774,7 @@ def scope_ring_crossing_clearance(points_m, ring_position, wall_position_m, ring
     e = np.empty(3)
     for k in range(r):
         out[k] = np.inf
-        _ring_centroid_normal(wall_position_m, k, p, g[k], n[k])
+        ring_centroid_normal(wall_position_m, k, p, g[k], n[k])
     for q in range(1, points_m.shape[0]):
         ka, kb = ring_position[q - 1], ring_position[q]
         if ka < 0.0 or kb < 0.0:
