@@ -101,7 +101,7 @@ import numpy as np
 from numba import njit
 
 from physics.colon_body import ring_centroid_normal
-from physics.scope_rod import add_world_rotation, axis_points, quat_rotate_scalar
+from physics.scope_rod import apply_segment_correction, axis_points, quat_rotate_scalar, segment_rotation_weight
 
 #: Scope-mucosa friction coefficient (anatomy.md Mechanics: 0.15, range 0.05-0.3, wet and lubricated).
 DEFAULT_FRICTION_COEFFICIENT = 0.15
@@ -382,30 +382,6 @@ def wall_section_distance(position_m, k, p, f, x0, x1, x2, t0, t1, t2, e_out):
 
 
 @njit(cache=True, nogil=True)
-def _rotation_weight(q, inv_inertia_body, u0, u1, u2):
-    """u^T I_world^-1 u for a segment with orientation q (4,) and body inverse inertia (3,)."""
-    b0, b1, b2 = quat_rotate_scalar(q[0], -q[1], -q[2], -q[3], u0, u1, u2)
-    return b0 * b0 * inv_inertia_body[0] + b1 * b1 * inv_inertia_body[1] + b2 * b2 * inv_inertia_body[2]
-
-
-@njit(cache=True, nogil=True)
-def _apply_to_segment(pos, q, inv_mass, inv_inertia_body, r0, r1, r2, n0, n1, n2, dl):
-    """Move a rigid segment (pos (3,), q (4,)) by an impulse-like correction dl * n applied at lever arm r."""
-    pos[0] += inv_mass * dl * n0
-    pos[1] += inv_mass * dl * n1
-    pos[2] += inv_mass * dl * n2
-    # dphi = I_world^-1 (r x n) dl, with I_world^-1 = R diag(inv_inertia_body) R^T.
-    u0 = r1 * n2 - r2 * n1
-    u1 = r2 * n0 - r0 * n2
-    u2 = r0 * n1 - r1 * n0
-    b0, b1, b2 = quat_rotate_scalar(q[0], -q[1], -q[2], -q[3], u0, u1, u2)
-    w0, w1, w2 = quat_rotate_scalar(q[0], q[1], q[2], q[3], b0 * inv_inertia_body[0] * dl, b1 * inv_inertia_body[1] * dl,
-                       b2 * inv_inertia_body[2] * dl)
-    if w0 != 0.0 or w1 != 0.0 or w2 != 0.0:
-        add_world_rotation(q, w0, w1, w2)
-
-
-@njit(cache=True, nogil=True)
 def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_position_m, rod_prev_orientation,
                                 rod_inv_mass, rod_inv_inertia_body, wall_position_m, wall_prev_position_m,
                                 wall_inv_mass, ring_count, particles_per_ring, sample_segment, sample_offset_m,
@@ -482,7 +458,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         u0 = ay * e[2] - az * e[1]
         u1 = az * e[0] - ax * e[2]
         u2 = ax * e[1] - ay * e[0]
-        w_scope = im + _rotation_weight(o, iib, u0, u1, u2)
+        w_scope = im + segment_rotation_weight(o, iib, u0, u1, u2)
         wsum = w_scope + w_wall
         if wsum + alpha <= 0.0:
             continue
@@ -508,7 +484,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         normal_out[q, 1] = e[1]
         normal_out[q, 2] = e[2]
         if im > 0.0:
-            _apply_to_segment(rod_position_m[i], o, im, iib, ax, ay, az, -e[0], -e[1], -e[2], dl)
+            apply_segment_correction(rod_position_m[i], o, im, iib, ax, ay, az, -e[0], -e[1], -e[2], dl)
         for m in range(n_sp):
             pi = sp_idx[m]
             s = sp_wt[m] * wall_inv_mass[pi] * dl
@@ -576,7 +552,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         v0 = r1 * n2 - r2 * n1
         v1 = r2 * n0 - r0 * n2
         v2 = r0 * n1 - r1 * n0
-        w_t = im + _rotation_weight(o, iib, v0, v1, v2) + w_wall
+        w_t = im + segment_rotation_weight(o, iib, v0, v1, v2) + w_wall
         if w_t <= 0.0:
             continue
         # Accumulated tangential impulse, clamped to the Coulomb cone as a vector: a later pass (or a contact
@@ -613,7 +589,7 @@ def project_scope_wall_contacts(rod_position_m, rod_orientation, rod_prev_positi
         v1 = r2 * n0 - r0 * n2
         v2 = r0 * n1 - r1 * n0
         if im > 0.0:
-            _apply_to_segment(rod_position_m[i], o, im, iib, r0, r1, r2, n0, n1, n2, dlt)
+            apply_segment_correction(rod_position_m[i], o, im, iib, r0, r1, r2, n0, n1, n2, dlt)
         for m in range(n_sp):
             pi = sp_idx[m]
             s = sp_wt[m] * wall_inv_mass[pi] * dlt

@@ -26,9 +26,12 @@ Conventions
 - Segment 0 is at the handle (proximal), segment S - 1 carries the tip. Arc length from the tip, `u`, is 0 at the
   distal face and `working_length_m` at the proximal end.
 - Insertion: the state holds an entry point (the anal verge) and an insertion frame whose +z is the insertion axis.
-  With insertion depth D, a segment whose centre has u >= D is outside the body and kinematic: it sits on the
-  insertion axis at depth D - u (negative: behind the entry point) and is rolled by the handle roll. The rest of
-  the rod is free. The joint between the last kinematic and the first free segment carries the handle's load.
+  With insertion depth D, a segment whose centre has u >= D is outside the body. The hand holds the scope a
+  distance H behind the entry point (H = 0 for a rod stepped alone, `step_rod`: a clamp at the entry; physics/world
+  uses its HAND_DISTANCE_M): a segment with u >= D + H is kinematic, sits on the insertion axis at depth D - u
+  (negative: behind the entry point) and is rolled by the handle roll. The rest of the rod is free; in a world the
+  part between hand and entry slides through the anus (`project_entry_guide`). The joint between the last kinematic
+  and the first free segment carries the handle's load.
 - Angulation wheels: the wheel angle in radians is the commanded bend of the bending section (1:1, clamped to the
   model's angulation limits). Positive `wheel_up_down_rad` bends the tip toward +y (image up), positive
   `wheel_left_right_rad` toward -x (image right), so the view turns the way the wheel says. The bend is shared equally by the joints of the bending section.
@@ -43,8 +46,7 @@ with inv_mass 0 are kinematic and must not move), optionally `project_rod_joints
 are spread along the rod, then `update_segment_velocities`. `_step_kernel` is that loop without the colon.
 
 Known simplifications: no gyroscopic term (segments are nearly axisymmetric); a segment pulled back behind the
-entry point snaps onto the insertion axis (in a body the anus keeps it near the axis anyway); the entry point holds
-the rod only through the first kinematic segment (a clamp), not as a sliding ring.
+hand snaps onto the insertion axis; the hand's grip steps back a whole segment at a time.
 """
 
 from __future__ import annotations
@@ -160,11 +162,13 @@ class RodState:
     - prev_position_m (S, 3), prev_orientation (S, 4): at the start of the last substep (XPBD velocity update).
     - multiplier (J, 6): XPBD Lagrange multipliers of the last substep, per joint (3 stretch-shear in N·s²,
       3 bend-twist in N·m·s², world frame). Divided by the substep squared they are the joint force and moment.
-    - kinematic (S,) bool: segments outside the body (behind the entry point), moved by the handle.
+    - kinematic (S,) bool: segments held by the hand (behind the entry point), moved by the handle.
     - entry_point_m (3,): the entry point (anal verge). entry_orientation (4,): insertion frame, +z = insertion axis.
     - insertion_depth_m, roll_rad: handle values at the end of the last step (substeps interpolate from them).
     - handle_force_N (3,), handle_moment_Nm (3,): force and moment the handle (kinematic part) exerts on the free
-      rod through the entry joint, averaged over the last step's substeps.
+      rod through the joint at the hand, averaged over the last step's substeps.
+    - entry_force_N (3,): force the entry (the anus, `project_entry_guide`) exerts on the rod, averaged likewise;
+      zero for a rod stepped alone (`step_rod`), which the hand holds at the entry.
     - time_s: simulated time.
     """
 
@@ -182,6 +186,7 @@ class RodState:
     roll_rad: float = 0.0
     handle_force_N: np.ndarray = field(default_factory=lambda: np.zeros(3))
     handle_moment_Nm: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    entry_force_N: np.ndarray = field(default_factory=lambda: np.zeros(3))
     time_s: float = 0.0
 
     def copy(self) -> "RodState":
@@ -225,6 +230,7 @@ class RodOutputs:
     - handle_axial_force_N: handle force along the insertion axis, + pushing the scope in.
     - handle_torque_Nm: handle moment about the insertion axis, + in the roll direction.
     - handle_force_N (3,), handle_moment_Nm (3,): the full vectors (world frame).
+    - entry_force_N (3,): force of the anus on the scope (RodState.entry_force_N), world frame.
     """
 
     tip_position_m: np.ndarray
@@ -240,6 +246,7 @@ class RodOutputs:
     handle_torque_Nm: float
     handle_force_N: np.ndarray
     handle_moment_Nm: np.ndarray
+    entry_force_N: np.ndarray
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -386,14 +393,16 @@ def straight_state(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def joint_rest_rotation(model: RodModel, controls: RodControls) -> np.ndarray:
+def joint_rest_rotation(model: RodModel, controls: RodControls, wheel_share: np.ndarray | None = None) -> np.ndarray:
     """Rest relative rotation per joint (J, 3) as a rotation vector in the proximal segment's frame: the model's
-    rest Darboux vectors plus the wheels' curvature spread over the bending section."""
+    rest Darboux vectors plus the wheels' curvature spread over the bending section, each joint's times its
+    wheel_share (J,) in [0, 1] when given (physics/world.py: none until the joint is in the body)."""
     up = float(np.clip(controls.wheel_up_down_rad, -model.angulation_down_rad, model.angulation_up_rad))
     right = float(np.clip(controls.wheel_left_right_rad, -model.angulation_left_rad, model.angulation_right_rad))
     # Bending toward +y (image up) is a rotation about -x; toward -x (image right) a rotation about -y.
     wheel_curvature = np.array([-up, -right, 0.0]) / model.bending_section_length_m
-    darboux = model.rest_darboux_per_m + model.bending_joint[:, None] * wheel_curvature[None, :]
+    bending = model.bending_joint if wheel_share is None else model.bending_joint * wheel_share
+    darboux = model.rest_darboux_per_m + bending[:, None] * wheel_curvature[None, :]
     return model.joint_length_m[:, None] * darboux
 
 
@@ -486,6 +495,7 @@ def rod_outputs(model: RodModel, state: RodState) -> RodOutputs:
         handle_torque_Nm=float(np.dot(state.handle_moment_Nm, axis)),
         handle_force_N=state.handle_force_N.copy(),
         handle_moment_Nm=state.handle_moment_Nm.copy(),
+        entry_force_N=state.entry_force_N.copy(),
     )
 
 
@@ -647,6 +657,106 @@ def add_world_rotation(q, rx, ry, rz):
     q[1] = x * inv
     q[2] = y * inv
     q[3] = z * inv
+
+
+@njit(cache=True, nogil=True)
+def segment_rotation_weight(q, inv_inertia_body, u0, u1, u2):
+    """u^T I_world^-1 u for a segment with orientation q (4,) and body inverse inertia (3,)."""
+    b0, b1, b2 = quat_rotate_scalar(q[0], -q[1], -q[2], -q[3], u0, u1, u2)
+    return b0 * b0 * inv_inertia_body[0] + b1 * b1 * inv_inertia_body[1] + b2 * b2 * inv_inertia_body[2]
+
+
+@njit(cache=True, nogil=True)
+def apply_segment_correction(pos, q, inv_mass, inv_inertia_body, r0, r1, r2, n0, n1, n2, dl):
+    """Move a rigid segment (pos (3,), q (4,)) by an impulse-like correction dl * n applied at lever arm r."""
+    pos[0] += inv_mass * dl * n0
+    pos[1] += inv_mass * dl * n1
+    pos[2] += inv_mass * dl * n2
+    # dphi = I_world^-1 (r x n) dl, with I_world^-1 = R diag(inv_inertia_body) R^T.
+    u0 = r1 * n2 - r2 * n1
+    u1 = r2 * n0 - r0 * n2
+    u2 = r0 * n1 - r1 * n0
+    b0, b1, b2 = quat_rotate_scalar(q[0], -q[1], -q[2], -q[3], u0, u1, u2)
+    w0, w1, w2 = quat_rotate_scalar(q[0], q[1], q[2], q[3], b0 * inv_inertia_body[0] * dl,
+                                    b1 * inv_inertia_body[1] * dl, b2 * inv_inertia_body[2] * dl)
+    if w0 != 0.0 or w1 != 0.0 or w2 != 0.0:
+        add_world_rotation(q, w0, w1, w2)
+
+
+@njit(cache=True, nogil=True)
+def project_entry_guide(position_m, orientation, inv_mass, inv_inertia_body, half_length_m, entry_point_m,
+                        entry_orientation, force_scale, force_out):
+    """The anus as a ring the scope slides through: the point of the scope's axis in the entry plane (through
+    entry_point_m (3,), normal to the insertion axis of entry_orientation (4,)) is put back on the insertion axis.
+    Hard, lateral only: the scope slides along the axis freely. Segments move rigidly (translation and rotation
+    through the lever arm, by inv_mass (S,) and body inverse inertia inv_inertia_body (S, 3)).
+
+    The point lies on the first free segment (from the handle) whose distal end is past the plane. Its correction
+    is shared with the neighbour across the nearer joint, half and half at the joint, all on the segment at its
+    middle: the shaft bends at the anus, and handing the whole correction from one segment to the next as a joint
+    passed the plane made the bend jump there (a segment at 0.77 m/s at 0.05 m/s insertion, each 10 mm). Where the
+    shaft kinks at the plane, its axis line may cross the plane just beyond the segment's proximal end; the point is
+    then that end. Nothing when no free segment reaches past the plane (the tip not yet in, or the hand at the
+    entry). Adds the correction's force on the rod (its impulse times force_scale: 1 / (h² substeps) for a step's
+    mean) to force_out (3,). Returns the correction's length (m)."""
+    e = entry_orientation
+    a0, a1, a2 = quat_rotate_scalar(e[0], e[1], e[2], e[3], 0.0, 0.0, 1.0)
+    n_seg = position_m.shape[0]
+    for i in range(n_seg):
+        if inv_mass[i] == 0.0:
+            continue
+        q = orientation[i]
+        t0, t1, t2 = quat_rotate_scalar(q[0], q[1], q[2], q[3], 0.0, 0.0, 1.0)
+        along = t0 * a0 + t1 * a1 + t2 * a2
+        if along <= 1e-6:
+            continue  # a segment turned across or back through the plane does not slide through it
+        c_s = ((position_m[i, 0] - entry_point_m[0]) * a0 + (position_m[i, 1] - entry_point_m[1]) * a1
+               + (position_m[i, 2] - entry_point_m[2]) * a2)
+        hl = half_length_m[i]
+        if c_s + hl * along <= 0.0:
+            continue  # wholly behind the plane
+        u = min(max(-c_s / along, -hl), hl)  # where along the segment's axis the plane cuts it
+        # The neighbour across the nearer joint and its end at that joint.
+        k = i - 1 if u < 0.0 else i + 1
+        beta = 0.5 * abs(u) / hl
+        if k < 0 or k >= n_seg:
+            k = i
+            beta = 0.0
+        qk = orientation[k]
+        side = -1.0 if k < i else 1.0
+        tk0, tk1, tk2 = quat_rotate_scalar(qk[0], qk[1], qk[2], qk[3], 0.0, 0.0, 1.0)
+        end = -side * half_length_m[k]  # the neighbour's end at the joint
+        r0, r1, r2 = u * t0, u * t1, u * t2
+        s0, s1, s2 = end * tk0, end * tk1, end * tk2
+        g = 1.0 - beta
+        d0 = g * (position_m[i, 0] + r0) + beta * (position_m[k, 0] + s0) - entry_point_m[0]
+        d1 = g * (position_m[i, 1] + r1) + beta * (position_m[k, 1] + s1) - entry_point_m[1]
+        d2 = g * (position_m[i, 2] + r2) + beta * (position_m[k, 2] + s2) - entry_point_m[2]
+        # Only the offset across the axis (along it the point is in the plane, or the kink's small gap away).
+        s = d0 * a0 + d1 * a1 + d2 * a2
+        d0 -= s * a0
+        d1 -= s * a1
+        d2 -= s * a2
+        c = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        if c < 1e-12:
+            return 0.0
+        n0 = d0 / c
+        n1 = d1 / c
+        n2 = d2 / c
+        w_i = inv_mass[i] + segment_rotation_weight(q, inv_inertia_body[i], r1 * n2 - r2 * n1, r2 * n0 - r0 * n2,
+                                                    r0 * n1 - r1 * n0)
+        w_k = inv_mass[k] + segment_rotation_weight(qk, inv_inertia_body[k], s1 * n2 - s2 * n1, s2 * n0 - s0 * n2,
+                                                    s0 * n1 - s1 * n0)
+        dl = -c / (g * g * w_i + beta * beta * w_k)
+        apply_segment_correction(position_m[i], q, inv_mass[i], inv_inertia_body[i], r0, r1, r2, n0, n1, n2, g * dl)
+        if beta > 0.0:
+            apply_segment_correction(position_m[k], qk, inv_mass[k], inv_inertia_body[k], s0, s1, s2, n0, n1, n2,
+                                     beta * dl)
+        force_out[0] += dl * n0 * force_scale
+        force_out[1] += dl * n1 * force_scale
+        force_out[2] += dl * n2 * force_scale
+        return c
+    return 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -908,11 +1018,12 @@ def project_rod_joints(position_m, orientation, inv_mass, inv_inertia_body, half
 def predict_segments(position_m, orientation, velocity_m_s, angular_velocity_rad_s, prev_position_m,
                      prev_orientation, kinematic, inv_mass, inv_inertia_body, mass_kg, inertia_body, arc_from_tip_m,
                      entry_point_m, entry_orientation, depth_m, roll_rad, gravity_m_s2, external_force_N,
-                     external_torque_Nm, damping, h_s):
+                     external_torque_Nm, damping, h_s, hand_m):
     """Start of a substep: store previous poses, place kinematic segments, predict free ones.
 
-    Segments with arc_from_tip_m >= depth_m are kinematic: on the insertion axis at depth `depth_m - u`, rolled by
-    `roll_rad`, with zero inverse mass. Free segments get damping factor `damping` (per substep), gravity,
+    Segments with arc_from_tip_m >= depth_m + hand_m (the hand holds the scope hand_m behind the entry point; never
+    beyond the proximal segment, which is always held) are kinematic: on the insertion axis at depth `depth_m - u`,
+    rolled by `roll_rad`, with zero inverse mass. Free segments get damping factor `damping` (per substep), gravity,
     external_force_N (S, 3) and external_torque_Nm (S, 3, world frame), then move by their velocities. The
     gyroscopic term is left out: the segments are nearly axisymmetric and spin slowly. Fills kinematic (S,) bool, inv_mass (S,),
     inv_inertia_body (S, 3). Returns the number of kinematic segments (they form the proximal prefix).
@@ -924,12 +1035,13 @@ def predict_segments(position_m, orientation, velocity_m_s, angular_velocity_rad
     s = math.sin(0.5 * roll_rad)
     kw, kx, ky, kz = _qmul(e[0], e[1], e[2], e[3], c, 0.0, 0.0, s)
     n_kin = 0
+    held_from = min(depth_m + hand_m, arc_from_tip_m[0])
     for i in range(n):
         for a in range(3):
             prev_position_m[i, a] = position_m[i, a]
         for a in range(4):
             prev_orientation[i, a] = orientation[i, a]
-        if arc_from_tip_m[i] >= depth_m:
+        if arc_from_tip_m[i] >= held_from:
             kinematic[i] = True
             n_kin += 1
             inv_mass[i] = 0.0
@@ -1026,7 +1138,7 @@ def _step_kernel(position_m, orientation, velocity_m_s, angular_velocity_rad_s, 
         n_kin = predict_segments(position_m, orientation, velocity_m_s, angular_velocity_rad_s, prev_position_m,
                                  prev_orientation, kinematic, inv_mass, inv_inertia, mass_kg, inertia_body,
                                  arc_from_tip_m, entry_point_m, entry_orientation, depth, roll, gravity_m_s2,
-                                 external_force_N, external_torque_Nm, damping, h)
+                                 external_force_N, external_torque_Nm, damping, h, 0.0)
         multiplier[:, :] = 0.0
         for _ in range(iterations):
             project_rod_joints(position_m, orientation, inv_mass, inv_inertia, half_length_m, rest_quat, compliance,

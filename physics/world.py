@@ -8,20 +8,20 @@ substeps)` advances it in place, `world_outputs` reads it.
 Per substep of length h (one numba kernel for the whole step, `_world_step_kernel`):
   0. each contact sample's overlap with the wall left by the last substep (`scope_wall_clearance`), which the
      contact removes without velocity (physics/contact.py, `old_overlap_m`);
-  1. rod `predict_segments` (kinematic segments placed on the insertion axis at the substep's interpolated depth and
-     roll);
+  1. rod `predict_segments` (the segments the hand holds, HAND_DISTANCE_M and more behind the verge, placed on the
+     insertion axis at the substep's interpolated depth and roll);
   2. zero the rod and contact multipliers;
   3. `iterations` times: the wall (`colon_body.wall_sweep`: on the first sweep the pressure kick and predict, then
      distance constraints and tethers block by block, then the seam links), rod joints (`project_rod_joints`, direct
-     block solve; the two bodies do not share anything until contact), then scope-wall contact (samples re-located
-     by their s locality, then `contact_passes` Gauss-Seidel passes of `project_scope_wall_contacts`). Contact comes
-     last among the scope's projections, so a scope point leaves the substep inside the wall up to what one
-     contact's correction undoes of its neighbours';
+     block solve; the two bodies do not share anything until contact) and the anus (`project_entry_guide`), then
+     scope-wall contact (samples re-located by their s locality, then `contact_passes` Gauss-Seidel passes of
+     `project_scope_wall_contacts`). Contact comes last among the scope's projections, so a scope point leaves the
+     substep inside the wall up to what one contact's correction undoes of its neighbours';
   4. `contact_iterations` times, around the contacts only: the links and tethers of the rings within
      CONTACT_ITERATION_RINGS of a touching sample, the rings beyond held still (`colon_body.sweep_marked_rings`),
      colon self-contact (`colon_body.project_self_contact`; see "Self-contact among the contact iterations"),
-     rod joints, contact passes over the touching samples, normal and friction (friction must see the joints'
-     motion: physics/contact.py, "Friction");
+     rod joints and the anus, contact passes over the touching samples, normal and friction (friction must see the
+     joints' motion: physics/contact.py, "Friction");
   5. colon self-contact if no sample touched (step 4 did it otherwise), the rings' order along the tube
      (`colon_body.project_ring_order`), the pelvic floor
      (`colon_body.project_pelvic_floor`), then `colon_body.wall_substep_end` (lumen floor and wall velocities);
@@ -62,6 +62,21 @@ joints and the contact passes, the two settle against each other and the contact
 the wall 0.52-1.04 -> 0.29-0.37 mm and fastest wall particle 1.00-1.56 -> 0.91-1.35 m/s; over 60 s
 (bench/autopilot.py) seeds 0-2 1.35, 1.10, 1.14 -> 0.47, 0.40, 0.44 mm. The self-contact runs twice more per
 substep where a sample touches (its candidate list, not the whole wall): bench/physics.py 3.18 ms per step.
+
+The hand and the anus: the hand holds the scope HAND_DISTANCE_M behind the anal verge (those segments are
+kinematic), the shaft between hand and verge is free, and the anus is a ring it slides through: the point where the
+scope's axis crosses the verge's plane is held on the insertion axis, sideways only (`scope_rod.project_entry_guide`;
+its force on the scope is `RodState.entry_force_N`). Before, the hand held every segment behind the verge: the
+scope was clamped straight at the verge, and each time a 10 mm segment's centre passed it the clamp stepped 10 mm
+into the body. The shaft bending into the rectum then jumped with every segment: fed straight in at 0.05 m/s, a
+segment at up to 0.69 m/s and the handle's axial force swinging by 0.8 N (by up to 3.5 N from one step to the next),
+a cogging a haptic handle would pass on; with the wheels turned the bending section whipped as it entered. With the
+anus as a ring (tests/test_world.py, `test_the_scope_slides_through_the_anus_without_cogging`): 0.23 m/s and 0.6 N;
+the autopilot's fastest scope segment to the splenic flexure, seeds 0-5, 0.26-0.41 m/s instead of 0.91-1.42 m/s.
+The ring shares its correction with the neighbouring segment across the nearer joint (half and half at the joint):
+moving only the segment that crosses the plane, the shaft kinked there by about 12° and the kink jumped when a joint
+passed the plane (a segment at 0.77 m/s). What is left, 0.23 m/s at 0.05 m/s insertion, is the hand's grip
+stepping back 10 mm as each segment is let go, 0.15 m outside.
 
 Determinism: every loop runs in a fixed order, so the same model, state, controls and dt give bit-identical
 states; with `threaded=True` the wall's ring blocks run on numba's threads, but they share no particle and each
@@ -125,6 +140,7 @@ from physics.scope_rod import (
     joint_compliance,
     joint_rest_rotation,
     predict_segments,
+    project_entry_guide,
     project_rod_joints,
     quat_multiply,
     quat_rotate,
@@ -136,6 +152,15 @@ from physics.scope_rod import (
 
 #: Fewest substeps per 1/240 s step (see the module docstring, "Substeps").
 MIN_SUBSTEPS = 4
+#: Where the hand holds the scope, behind the anal verge (m): the shaft between hand and verge is free and slides
+#: through the anus (see the module docstring, "The hand and the anus"). [est]: an endoscopist's right hand holds
+#: the insertion tube a hand's breadth or two from the anus.
+HAND_DISTANCE_M = 0.15
+#: A bending-section joint takes the wheels' bend in proportion to how far it is past the verge, all of it from
+#: this depth (m) on: the anal canal's length (anatomy.md, Segments: anal canal 0.035 m). A bent tip cannot pass the
+#: anus (`project_entry_guide` would drag it onto the axis: 65 m/s with the wheel at 90° from the start), and taken
+#: whole at the verge, each joint's share of the bend made the tip whip as it entered (1.0-1.4 m/s).
+STRAIGHT_ENTRY_M = 0.035
 #: Contact passes per iteration (see the module docstring, "Contact passes").
 CONTACT_PASSES = 2
 #: Extra iterations of the wall around the contacts per substep (see the module docstring, "Contact iterations").
@@ -153,6 +178,7 @@ class WorldModel:
       frame (w, x, y, z), +z the insertion axis (the centreline's first tangent), +y the unrolled handle's image-up.
     - gravity_m_s2 (3,): world frame; off by default (the colon's rest pose already carries its weight).
     - rod_damping_per_s: viscous loss on free rod segments (1/s); colon damping comes from its material.
+    - hand_distance_m: how far behind the anal verge the hand holds the scope (see "The hand and the anus").
     """
 
     rod: RodModel
@@ -162,6 +188,7 @@ class WorldModel:
     entry_orientation: np.ndarray
     gravity_m_s2: np.ndarray
     rod_damping_per_s: float
+    hand_distance_m: float = HAND_DISTANCE_M
 
     @property
     def insertion_axis(self) -> np.ndarray:
@@ -231,7 +258,8 @@ def build_world(rod_model: RodModel, colon_model: ColonBodyModel, *,
                 friction_coefficient: float = DEFAULT_FRICTION_COEFFICIENT, contact_compliance_m_N: float = 0.0,
                 samples_per_segment: int = 3, up: np.ndarray | None = None,
                 gravity_m_s2: tuple[float, float, float] | np.ndarray = (0.0, 0.0, 0.0),
-                rod_damping_per_s: float = DEFAULT_DAMPING_PER_S) -> WorldModel:
+                rod_damping_per_s: float = DEFAULT_DAMPING_PER_S,
+                hand_distance_m: float = HAND_DISTANCE_M) -> WorldModel:
     """A world of `rod_model` fed into `colon_model` at its anal verge.
 
     The entry point is the first rest ring centre and the insertion axis its centreline tangent (the rectum's
@@ -249,7 +277,7 @@ def build_world(rod_model: RodModel, colon_model: ColonBodyModel, *,
                             contact_compliance_m_N, samples_per_segment)
     return WorldModel(rod=rod_model, colon=colon_model, contact=contact, entry_point_m=entry,
                       entry_orientation=entry_q, gravity_m_s2=np.asarray(gravity_m_s2, dtype=np.float64).reshape(3),
-                      rod_damping_per_s=float(rod_damping_per_s))
+                      rod_damping_per_s=float(rod_damping_per_s), hand_distance_m=float(hand_distance_m))
 
 
 def initial_world_state(model: WorldModel, insertion_depth_m: float = 0.0, roll_rad: float = 0.0) -> WorldState:
@@ -338,7 +366,8 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     rc, cc = controls.rod, controls.colon
     seg_count = rod_m.segment_count
     depth = min(max(float(rc.insertion_depth_m), 0.0), rod_m.max_insertion_m)
-    rest_rotation = joint_rest_rotation(rod_m, rc)
+    joint_depth = depth - (rod_m.segment_arc_from_tip_m[1:] + 0.5 * rod_m.segment_length_m[1:])
+    rest_rotation = joint_rest_rotation(rod_m, rc, np.clip(joint_depth / STRAIGHT_ENTRY_M, 0.0, 1.0))
     compliance = joint_compliance(rod_m, rc.stiffness_scale)
     rod_force = per_segment(rc.external_force_N, seg_count)
     rod_torque = per_segment(rc.external_torque_Nm, seg_count)
@@ -358,14 +387,14 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     ring_start, constraint_start = solver_plan(colon_m)
     ring_run_start, ring_runs = colon_m.ring_link_runs
 
-    handle = np.zeros(6)
+    handle = np.zeros(9)
     _world_step_kernel(
         # rod
         rod.position_m, rod.orientation, rod.velocity_m_s, rod.angular_velocity_rad_s, rod.prev_position_m,
         rod.prev_orientation, rod.multiplier, rod.kinematic, rod_m.segment_mass_kg, rod_m.segment_inertia_kg_m2,
         0.5 * rod_m.segment_length_m, rod_m.segment_arc_from_tip_m, rest_rotation, compliance, rod.entry_point_m,
         rod.entry_orientation, float(rod.insertion_depth_m), depth, float(rod.roll_rad), float(rc.roll_rad),
-        model.gravity_m_s2, rod_force, rod_torque, model.rod_damping_per_s,
+        model.gravity_m_s2, rod_force, rod_torque, model.rod_damping_per_s, model.hand_distance_m,
         # colon
         colon.position_m, colon.prev_position_m, colon.velocity_m_s, colon.wall_multiplier, colon.tether_multiplier,
         colon_m.tether_anchor_m, colon_m.inv_mass, wall_force, colon_m.constraint_i, colon_m.constraint_j,
@@ -388,7 +417,8 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     rod.insertion_depth_m = depth
     rod.roll_rad = float(rc.roll_rad)
     rod.handle_force_N = handle[:3].copy()
-    rod.handle_moment_Nm = handle[3:].copy()
+    rod.handle_moment_Nm = handle[3:6].copy()
+    rod.entry_force_N = handle[6:].copy()
     rod.time_s += float(dt_s)
     colon.insufflation = insufflation
     colon.pressure_Pa = float(pressure)
@@ -403,6 +433,7 @@ def _world_step_kernel(
         rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, rod_multiplier, rod_kinematic, rod_mass,
         rod_inertia, rod_half_length, rod_arc_from_tip, rest_rotation, joint_compl, entry_point, entry_q,
         depth_start, depth_end, roll_start, roll_end, gravity, rod_ext_force, rod_ext_torque, rod_damping_per_s,
+        hand_distance,
         wall_pos, wall_prev_pos, wall_vel, wall_multiplier, tether_multiplier, wall_rest_pos, wall_inv_mass,
         wall_ext_force, ci, cj, rest_len, coefficients, tether_coefficients, area, ring_count, per_ring,
         pressure_Pa, rest_centroid_distance, collapse_fraction, floor_fraction, pairs, pair_count, contact_radius,
@@ -412,8 +443,8 @@ def _world_step_kernel(
         patch_half_rings, patch_half_particles, floor_point, floor_normal, floor_depth, ring_min_gap, dt_s,
         substeps, iterations, contact_passes, contact_iterations, handle_out, threaded):
     """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
-    ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (6,): mean force (N) and moment
-    (N·m) of the handle on the free rod over the substeps."""
+    ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (9,): mean force (N) and moment
+    (N·m) of the handle on the free rod over the substeps, then the mean force (N) of the anus on the rod."""
     n_seg = rod_pos.shape[0]
     h = dt_s / substeps
     rod_damping = math.exp(-rod_damping_per_s * h)
@@ -427,7 +458,7 @@ def _world_step_kernel(
     old_overlap = np.empty(sample_segment.shape[0])
     ring_position = np.empty(sample_segment.shape[0])
     force_scale = 1.0 / (h * h * substeps)
-    for a in range(6):
+    for a in range(9):
         handle_out[a] = 0.0
     segment_force[:, :] = 0.0
     segment_moment[:, :] = 0.0
@@ -446,7 +477,7 @@ def _world_step_kernel(
             old_overlap[q] = -old_overlap[q] if old_overlap[q] < 0.0 else 0.0
         n_kin = predict_segments(rod_pos, rod_q, rod_vel, rod_omega, rod_prev_pos, rod_prev_q, rod_kinematic,
                                  inv_mass, inv_inertia, rod_mass, rod_inertia, rod_arc_from_tip, entry_point, entry_q,
-                                 depth, roll, gravity, rod_ext_force, rod_ext_torque, rod_damping, h)
+                                 depth, roll, gravity, rod_ext_force, rod_ext_torque, rod_damping, h, hand_distance)
         rod_multiplier[:, :] = 0.0
         normal_multiplier[:] = 0.0
         friction_multiplier[:, :] = 0.0
@@ -459,6 +490,8 @@ def _world_step_kernel(
                        block_constraint_start)
             project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
                                rod_multiplier, h)
+            project_entry_guide(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, entry_point, entry_q,
+                                force_scale, handle_out[6:])
             # s locality: each sample keeps its centreline piece and looks only a few rings either side.
             ring_centroids(wall_pos, ring_count, per_ring, centroid)
             sample_points(rod_pos, rod_q, sample_segment, sample_offset, points)
@@ -478,6 +511,8 @@ def _world_step_kernel(
                 project_self_contact(wall_pos, wall_prev_pos, wall_inv_mass, pairs, pair_count, contact_radius)
                 project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
                                    rod_multiplier, h)
+                project_entry_guide(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, entry_point, entry_q,
+                                    force_scale, handle_out[6:])
                 for _ in range(contact_passes):
                     project_scope_wall_contacts(rod_pos, rod_q, rod_prev_pos, rod_prev_q, inv_mass, inv_inertia,
                                                 wall_pos, wall_prev_pos, wall_inv_mass, ring_count, per_ring,

@@ -87,6 +87,9 @@ class CoilFollower:
         self._coil_offset = np.asarray(rod.coil_offset_m[:n_used], dtype=float)
         self._coil_arc = np.asarray(rod.coil_arc_from_tip_m[:n_used], dtype=float)
         self._seg_count = rod.segment_count
+        # Segments whose centre is past the anal verge are inside the body (the hand holds the scope further back).
+        self._segment_arc_m = np.asarray(rod.segment_arc_from_tip_m, dtype=float)
+        self._tip_arc_m = float(self._segment_arc_m[-1])
         self._t = self.log.t_s + self.clock_offset_s
         self.depth_m = self._depth_at_sample(0)
         self.events: list[tuple[float, str]] = []
@@ -142,7 +145,7 @@ class CoilFollower:
         """(up/down, left/right) wheel angles (rad) that bend the section from its current base toward
         `tip_target_m` (3,) (module doc: circular arc); (0, 0) without a target or with the tip outside."""
         base = self._bend_base
-        if base < 0 or not np.all(np.isfinite(tip_target_m)) or rod_state.kinematic[-1]:
+        if base < 0 or not np.all(np.isfinite(tip_target_m)) or self._tip_arc_m >= rod_state.insertion_depth_m:
             return 0.0, 0.0
         axes = quat_rotate(np.repeat(rod_state.orientation[base][None], 3, axis=0), np.eye(3))  # body x, y, z
         start = rod_state.position_m[base] + axes[2] * self._base_half_length_m
@@ -187,7 +190,7 @@ class CoilFollower:
         v = rod_state.velocity_m_s[seg] + np.cross(rod_state.angular_velocity_rad_s[seg], offset)
         force = c.stiffness_N_m * (target - x) + c.damping_N_s_m * (target_v - v)
         # Only coils inside the body (free segments) and with a reading pull.
-        active = np.all(np.isfinite(target), axis=1) & ~rod_state.kinematic[seg]
+        active = np.all(np.isfinite(target), axis=1) & (self._segment_arc_m[seg] < rod_state.insertion_depth_m)
         force[~active] = 0.0
         mag = np.linalg.norm(force, axis=1, keepdims=True)
         force *= np.minimum(1.0, c.max_force_N / np.maximum(mag, 1e-12))
@@ -202,6 +205,7 @@ class CoilFollower:
             out_f[idx] += w[:, None] * force[k]
             # The force acts at the coil, not the segment centre: its moment about the centre goes on the segment.
             out_t[seg[k]] += np.cross(offset[k], force[k])
-        out_f[rod_state.kinematic] = 0.0
-        out_t[rod_state.kinematic] = 0.0
+        outside = self._segment_arc_m >= rod_state.insertion_depth_m
+        out_f[outside] = 0.0
+        out_t[outside] = 0.0
         return out_f, out_t
