@@ -41,6 +41,9 @@ makes a spring of every triangle edge (hoop, axial and one shear diagonal per ce
   same feed to 0.1 m with k = 200 N/m, the wall moving up to 2.7 mm (two steps of 1/480 s blew up within 80
   steps, on 32 rings with k = 200 N/m); so the world steps Bullet `substeps` times
   (handle depth and roll interpolated as in `step_world`), and the scope's inertia floor is sized for that step.
+- Entry: the PyBullet chain is clamped at the verge (its handle holds every segment behind it,
+  physics/pybullet_scope.py); ours is held 0.05 m outside and slides through the anus as through a ring
+  (physics/world.py, "The hand and the anus").
 - `rings`: only the first `rings` rings are built (default all). A Bullet soft body's load and step cost grow
   with its nodes: 1.1-1.5 s to load 1,200 nodes, 17-79 s for the whole colon's 5,900 (the machine shared); a test that
   stays in the rectum builds 32 rings.

@@ -69,14 +69,17 @@ scope's axis crosses the verge's plane is held on the insertion axis, sideways o
 its force on the scope is `RodState.entry_force_N`). Before, the hand held every segment behind the verge: the
 scope was clamped straight at the verge, and each time a 10 mm segment's centre passed it the clamp stepped 10 mm
 into the body. The shaft bending into the rectum then jumped with every segment: fed straight in at 0.05 m/s, a
-segment at up to 0.69 m/s and the handle's axial force swinging by 0.8 N (by up to 3.5 N from one step to the next),
-a cogging a haptic handle would pass on; with the wheels turned the bending section whipped as it entered. With the
-anus as a ring (tests/test_world.py, `test_the_scope_slides_through_the_anus_without_cogging`): 0.23 m/s and 0.6 N;
-the autopilot's fastest scope segment to the splenic flexure, seeds 0-5, 0.26-0.41 m/s instead of 0.91-1.42 m/s.
-The ring shares its correction with the neighbouring segment across the nearer joint (half and half at the joint):
-moving only the segment that crosses the plane, the shaft kinked there by about 12° and the kink jumped when a joint
-passed the plane (a segment at 0.77 m/s). What is left, 0.23 m/s at 0.05 m/s insertion, is the hand's grip
-stepping back 10 mm as each segment is let go, 0.15 m outside.
+segment at up to 0.68 m/s and the handle's axial force changing by up to 2.6 N from one step to the next, a
+cogging a haptic handle would pass on; with the wheels turned the bending section whipped as it entered. With the
+anus as a ring (tests/test_world.py, `test_the_scope_slides_through_the_anus_without_cogging`): 0.10 m/s and
+0.18 N; the autopilot's fastest scope segment to the splenic flexure, seeds 0-5, 0.26-0.33 m/s instead of
+0.91-1.42 m/s. The ring shares its correction with the neighbouring segment across the nearer joint (half and half
+at the joint): moving only the segment that crosses the plane, the shaft kinked there by about 12° and the kink
+jumped when a joint passed the plane (a segment at 0.77 m/s). What is left is the hand's grip stepping back 10 mm
+as each segment is let go. With the hand 0.15 m out that was 0.23 m/s and 0.59 N, and the loop reduction of
+tests/test_autopilot.py let the hooked tip slip at 30 mm of excess (60 mm at the end; 0.05 and 0.30 m both reached
+the 20 mm target). Holding the scope on the axis at the anal canal's inner end as well (a second ring at
+ANAL_CANAL_M) fought the shaft's bend into the rectum: 17-18 N at the handle and the pushed loop never formed.
 
 Determinism: every loop runs in a fixed order, so the same model, state, controls and dt give bit-identical
 states; with `threaded=True` the wall's ring blocks run on numba's threads, but they share no particle and each
@@ -154,8 +157,8 @@ from physics.scope_rod import (
 MIN_SUBSTEPS = 4
 #: Where the hand holds the scope, behind the anal verge (m): the shaft between hand and verge is free and slides
 #: through the anus (see the module docstring, "The hand and the anus"). [est]: an endoscopist's right hand holds
-#: the insertion tube a hand's breadth or two from the anus.
-HAND_DISTANCE_M = 0.15
+#: the insertion tube a few centimetres from the anus.
+HAND_DISTANCE_M = 0.05
 #: A bending-section joint takes the wheels' bend in proportion to how far it is past the verge, all of it from
 #: this depth (m) on: the anal canal's length (anatomy.md, Segments: anal canal 0.035 m). A bent tip cannot pass the
 #: anus (`project_entry_guide` would drag it onto the axis: 65 m/s with the wheel at 90° from the start), and taken

@@ -209,6 +209,7 @@ def test_replaying_an_autopilot_recording_from_its_coils_reproduces_the_tip_path
     assert result.registration.method == "identity"  # a colosim recording: its own colon's frame
     recorded = read_coordinate_log(folder, require_cecum=False)
     assert result.tip_error.error_m.size >= recorded.n_samples - 1
+    print(f"replayed tip path {1000 * result.tip_error.rms_m:.2f} mm RMS from the recording's")
     assert result.tip_error.rms_m < 0.005, f"tip path RMS error {1000 * result.tip_error.rms_m:.1f} mm"
     # The replay writes its own coordinate log (what `colosim score OUT` reads) and its summary.
     replayed = read_coordinate_log(out, require_cecum=False)

@@ -130,8 +130,8 @@ def test_the_scope_slides_through_the_anus_without_cogging(world):
     (physics/world.py, "The hand and the anus"). Fed straight in at 0.05 m/s from 0.125 to 0.25 m, where the shaft
     bends from the anal canal into the rectum: the scope's axis stays on the insertion axis at the verge, the anus
     takes a lateral load, and as each 10 mm segment passes the verge no segment jumps and the handle's axial force
-    does not jump (with the hand clamping the scope at the verge: segments at up to 0.69 m/s and the handle force
-    swinging by 0.8 N with each segment, by up to 3.5 N from one step to the next)."""
+    does not jump. Measured: 0.10 m/s and 0.18 N at most (0.23 m/s and 0.59 N with the hand 0.15 m out; with the
+    hand clamping the scope at the verge 0.68 m/s and 2.55 N)."""
     speed = 0.05
     state = initial_world_state(world)
     fastest = 0.0
@@ -162,8 +162,8 @@ def test_the_scope_slides_through_the_anus_without_cogging(world):
     print(f"fastest segment {fastest:.3f} m/s, largest step-to-step change of the handle's axial force "
           f"{largest_jump_N:.3f} N, scope axis at most {1e3 * worst_off_axis:.3f} mm off the insertion axis at the "
           f"verge, the anus's force {min(entry_N):.2f}-{max(entry_N):.2f} N")
-    assert fastest < 0.35
-    assert largest_jump_N < 1.5
+    assert fastest < 0.2
+    assert largest_jump_N < 0.5
     assert worst_off_axis < 0.5e-3
     assert min(entry_N) > 0.1
 
@@ -298,8 +298,10 @@ def test_a_scope_pressed_into_the_rectum_moves_a_patch_of_wall_not_four_particle
     """(6) One scope segment in the rectum (nearly fixed tethers) pressed into the wall with 30 N for 2 s: the
     contact's wall patch (physics/contact.py, "Wall patch", half-widths 2 and 2) spreads the push, so the wall's
     largest link strain stays well below what the same push reaches through the contact edge's four particles alone
-    (half-widths 1 and 1), and the scope stays inside the wall to the brief's tolerance. Measured: strain 0.55
-    against 0.73, scope outside the wall 0.23 mm (0.25 mm through four particles)."""
+    (half-widths 1 and 1), and the scope stays inside the wall to the brief's tolerance. Measured: strain 0.60
+    against 0.67 (0.55 against 0.73 when the hand clamped the scope at the verge: the anus now takes 14 N of it
+    sideways, physics/world.py "The hand and the anus", so the wall's share and the patch's margin are smaller);
+    scope outside the wall 0.55 mm (0.41 mm through four particles)."""
     depth = 0.12
     ring = int(round(0.5 * depth / world.colon.ring_spacing_m))
     force = np.zeros((world.rod.segment_count, 3))
@@ -323,7 +325,7 @@ def test_a_scope_pressed_into_the_rectum_moves_a_patch_of_wall_not_four_particle
     strain_edge, outside_edge = press(1, 1)
     print(f"30 N into the rectum: largest link strain {strain_patch:.2f} with the patch, {strain_edge:.2f} through "
           f"four particles; scope outside the wall {1e3 * outside_patch:.2f} mm and {1e3 * outside_edge:.2f} mm")
-    assert strain_patch < 0.85 * strain_edge
+    assert strain_patch < 0.95 * strain_edge
     assert outside_patch < OUTSIDE_TOLERANCE_M
 
 def test_a_contact_pass_measures_each_sample_against_the_wall_as_the_earlier_contacts_left_it(world):
