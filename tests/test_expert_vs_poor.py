@@ -101,8 +101,9 @@ class Run:
     hand 0.15 m out, 1.48 mm on seed 2: a single step at 42.8 s, one sample in a ring's plane where neither piece
     beside it covers it); 0.41 and 0.72 mm (expert, seeds 0 and 2) while the hand clamped the scope at the verge,
     and 0.36, 0.79, 0.27 and 0.30, 0.46, 0.30 mm before that (0.42, 1.22, 0.84 and 0.54, 1.21, 0.74 mm with each
-    piece's chord as the contact section's normal, physics/contact.py; 1.25, 1.94, 1.03 and 1.06, 1.21, 0.88 mm before the colon's self-contact
-    was solved among the contact iterations, physics/world.py); neither camera leaves the lumen. Before the expert
+    piece's chord as the contact section's normal, physics/contact.py; 1.25, 1.94, 1.03 and 1.06, 1.21, 0.88 mm
+    before the colon's self-contact was solved among the contact iterations, physics/world.py); neither camera
+    leaves the lumen. Before the expert
     let go of a colon that came out with the tip (AutopilotConfig.drag_release_m), its bending section went 2.73 mm
     into the wall on seed 2. Before the contact's shaft continuity (physics/contact.py) the expert's withdrawal left
     the lumen by 11.8, 26.0 and 31.3 mm, and on seed 0 the autopilot's own locator, like the scorer's projection,
