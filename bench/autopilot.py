@@ -2,12 +2,13 @@
 
 For each seed: the procedural colon, the autopilot inserting for at most --seconds of simulated time; printed per
 seed: furthest tip progress along the deformed centreline and the landmark passed, the time of the splenic flexure
-and of the cecum, loop reductions and back-offs, the worst scope point outside the wall (contact's own clearance),
-the fastest wall particle and scope segment, wall-clock time. A picture (frontal projection, patient's left on the
-right of the picture as on a scope guide) of each tip path coloured by time over the rest centreline goes to
---out. Ends with one name=value line.
+and of the cecum, loop reductions and back-offs, when the assistant's hand went on the abdomen (and where the tip
+was), the worst scope point outside the wall (contact's own clearance), the fastest wall particle and scope
+segment, wall-clock time. A picture (frontal projection, patient's left on the right of the picture as on a scope
+guide) of each tip path coloured by time over the rest centreline, with a red cross where the tip was when the hand
+went on, goes to --out. Ends with one name=value line.
 
-    .venv/bin/python bench/autopilot.py [--seeds 0 1 2] [--seconds 60] [--out out/autopilot_paths.png]
+    .venv/bin/python bench/autopilot.py [--seeds 0 1 2] [--seconds 120] [--out out/autopilot_paths.png]
 
 What-if options (defaults: the shipped calibration), for experiments on how far the colon lets the scope get:
 --mobility (sim.scene.TETHER_MOBILITY_FACTOR), --slack M (sim.scene.TETHER_SLACK_M, the mobile segments' tether
@@ -17,7 +18,8 @@ slack), --ramp M (sim.scene.TETHER_RAMP_M, the tether compliance's ramp between 
 (ColonMaterial.compression_compliance_factor), --ring-gap (ColonMaterial.min_ring_gap_fraction), --ring-span
 (ColonMaterial.ring_order_span_rings, with --ring-gap), --scope FILE
 (another scope model, e.g. a longer working length), --friction MU, --autopilot FIELD=VALUE (any AutopilotConfig
-field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3), --gather SEGMENT=FRACTION ...
+field, repeatable: --autopilot soft_load_N=110 --autopilot loop_target_m=-0.3; --autopilot press_segment= runs
+without the assistant's hand on the abdomen), --gather SEGMENT=FRACTION ...
 (ColonMaterial.gather_min_fraction: the wall pleats onto the scope below the grid's scale), --gather-yield COMPRESS
 STRETCH. Also printed per seed: the deepest insertion, the most shortening (the least loop excess: negative when
 the colon is pleated onto the shaft, tip further along the colon than the inserted length), the most length the
@@ -67,6 +69,7 @@ def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
     deepest = [0.0]
     least_excess = [0.0]
     pleated = [0.0]
+    pressed_from = [None]
     gap_rest_m = np.diff(scene.colon.ring_s_m)
 
     def on_sample(t_s, outputs, state):
@@ -74,6 +77,8 @@ def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
         deepest[0] = max(deepest[0], float(outputs.rod.inserted_length_m))
         least_excess[0] = min(least_excess[0], pilot.status.excess_m)
         pleated[0] = max(pleated[0], float(np.dot(1.0 - state.colon.gather, gap_rest_m)))
+        if pressed_from[0] is None and pilot.status.press:
+            pressed_from[0] = (t_s, pilot.status.press, pilot.status.tip_s_m, outputs.rod.tip_position_m.copy())
 
     t0 = time.perf_counter()
     _, trace = drive(scene, pilot, seconds, on_sample=on_sample)
@@ -86,7 +91,7 @@ def run_seed(seed: int, seconds: float, args: argparse.Namespace) -> dict:
         "length_m": float(scene.colon.ring_s_m[-1]), "landmark": passed[-1] if passed else "-",
         "flexure_s": event.get("Fleksur L"), "cecum_s": event.get("Cecum"), "status": pilot.status,
         "wall_s": wall_s, "deepest_m": deepest[0], "least_excess_m": least_excess[0], "pleated_m": pleated[0],
-        "max_insertion_m": float(scene.rod.max_insertion_m),
+        "max_insertion_m": float(scene.rod.max_insertion_m), "pressed_from": pressed_from[0],
     }
 
 
@@ -100,6 +105,10 @@ def picture(results: list[dict], path: Path) -> None:
         if tip.size:
             sc = ax.scatter(tip[:, 0] * 1e3, tip[:, 2] * 1e3, c=t, s=2, cmap="viridis")
             fig.colorbar(sc, ax=ax, label="t (s)", shrink=0.7)
+        if r["pressed_from"] is not None:
+            at = r["pressed_from"][3] * 1e3
+            ax.plot(at[0], at[2], "x", color="red", ms=9, mew=2, label=f"hand on the {r['pressed_from'][1]}")
+            ax.legend(loc="lower right", fontsize=7)
         ax.set_title(f"seed {r['seed']}: {r['landmark']}\n{r['best_s_m']:.2f} of {r['length_m']:.2f} m", fontsize=9)
         ax.set_aspect("equal")
         ax.set_xlabel("x (mm, patient's left)")
@@ -129,7 +138,8 @@ def autopilot_overrides(parser: argparse.ArgumentParser, items: list[str]) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
-    parser.add_argument("--seconds", type=float, default=60.0, help="simulated seconds per seed (default 60)")
+    parser.add_argument("--seconds", type=float, default=120.0,
+                        help="simulated seconds per seed (default 120: the abdominal press starts at 40-55 s)")
     parser.add_argument("--out", type=Path, default=Path("out/autopilot_paths.png"))
     parser.add_argument("--mobility", type=float, default=TETHER_MOBILITY_FACTOR,
                         help="tether compliance factor of the mobile segments (default: the scene calibration)")
@@ -162,6 +172,8 @@ def main() -> None:
     parser.add_argument("--autopilot", action="append", default=[], metavar="FIELD=VALUE",
                         help="set an AutopilotConfig field (repeatable)")
     args = parser.parse_args()
+    if args.out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        parser.error(f"--out {args.out}: expected a picture file name ending in .png, .svg or .pdf")
     args.autopilot = autopilot_overrides(parser, args.autopilot)
     gather = {}
     for item in args.gather:
@@ -177,9 +189,11 @@ def main() -> None:
     for seed in args.seeds:
         r = run_seed(seed, args.seconds, args)
         tr = r["trace"]
+        press = ("no abdominal pressure" if r["pressed_from"] is None else
+                 "hand on the {1} from {0:.1f} s (tip at {2:.3f} m)".format(*r["pressed_from"][:3]))
         print(f"seed {seed}: tip {r['best_s_m']:.3f} of {r['length_m']:.3f} m (past {r['landmark']}), splenic "
               f"flexure at {r['flexure_s']} s, cecum at {r['cecum_s']} s, reductions {r['status'].reductions}, "
-              f"back-offs {r['status'].back_offs}, deepest insertion {r['deepest_m']:.3f} of "
+              f"back-offs {r['status'].back_offs}, {press}, deepest insertion {r['deepest_m']:.3f} of "
               f"{r['max_insertion_m']:.3f} m, least excess {r['least_excess_m']:+.3f} m, colon pleated up to "
               f"{r['pleated_m']:.3f} m, worst outside {1e3 * tr.worst_outside_m:.2f} mm (where the scope crosses "
               f"a ring's plane {1e3 * tr.worst_crossing_outside_m:.2f} mm), max wall speed "

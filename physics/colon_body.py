@@ -126,6 +126,8 @@ from functools import cached_property
 import numpy as np
 from numba import njit, prange
 
+from physics.abdominal_press import AbdominalPress, held_particles
+
 #: Ring blocks of the wall's solver order (see `build_colon_body`, "Solver order"); fixed, so results do not depend
 #: on the thread count. 4 blocks spread evenly over 1, 2 or 4 threads and leave 3 seams of ~100 links each.
 DEFAULT_SOLVER_BLOCKS = 4
@@ -467,6 +469,9 @@ class ColonBodyState:
     - gather (R - 1,): each ring gap's rest length as a fraction of the model's (1 unless the wall pleats,
       `gather_step`); link_rest_length_m (C,): the links' rest lengths the solver uses (the model's, scaled along
       the tube where a gap has gathered).
+    - press: the abdominal press acting (physics/abdominal_press.py; None: no hand), press_index (M,) int64,
+      press_anchor_m (M, 3), press_compliance_m_N (M,): the particles it holds, where and how (`set_press`);
+      press_force_N (3,): the press's mean force on the colon over the last step (N).
     """
 
     position_m: np.ndarray
@@ -487,6 +492,11 @@ class ColonBodyState:
     solver_key: tuple = ()
     gather: np.ndarray | None = None
     link_rest_length_m: np.ndarray | None = None
+    press: AbdominalPress | None = None
+    press_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    press_anchor_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    press_compliance_m_N: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    press_force_N: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def copy(self) -> "ColonBodyState":
         """A deep copy (arrays copied)."""
@@ -498,11 +508,28 @@ class ColonControls:
     """What acts on the colon in one step besides the scope.
 
     - insufflation: -1 full suction, 0 neutral (the rest lumen), 1 full air; clamped to [-1, 1].
-    - external_force_N: optional (N, 3) force per particle (test loads, a hand pressing the abdomen), or None.
+    - external_force_N: optional (N, 3) force per particle (test loads), or None.
+    - press: an assistant's hand on the abdomen holding the colon under it (physics/abdominal_press.py), or None.
+      Solved by physics/world.py's step only (`step_colon` refuses it).
     """
 
     insufflation: float = 0.0
     external_force_N: np.ndarray | None = None
+    press: AbdominalPress | None = None
+
+
+def set_press(model: "ColonBodyModel", state: "ColonBodyState", press: AbdominalPress | None) -> None:
+    """Start, change or end the abdominal press in `state`: `press` holds the particles under it where they are
+    now (`abdominal_press.held_particles`); None lets them go."""
+    state.press = press
+    if press is None:
+        state.press_index = np.zeros(0, dtype=np.int64)
+        state.press_anchor_m = np.zeros((0, 3))
+        state.press_compliance_m_N = np.zeros(0)
+    else:
+        state.press_index, state.press_anchor_m, state.press_compliance_m_N = held_particles(
+            state.position_m, model.inv_mass, model.ring_segment[model.ring_index], tuple(model.segment_names), press)
+    state.press_force_N = np.zeros(3)
 
 
 @dataclass(frozen=True)
@@ -1039,6 +1066,8 @@ def step_colon(model: ColonBodyModel, state: ColonBodyState, controls: ColonCont
     if not (dt_s > 0 and substeps >= 1 and iterations >= 1):
         raise ValueError(f"step_colon needs dt_s > 0, substeps >= 1, iterations >= 1; got {dt_s}, {substeps}, "
                          f"{iterations}")
+    if controls.press is not None:
+        raise ValueError("step_colon: ColonControls.press is solved by physics.world.step_world only")
     n = model.particle_count
     insufflation = float(np.clip(controls.insufflation, -1.0, 1.0))
     target_Pa = insufflation * model.insufflation_pressure_Pa

@@ -29,8 +29,8 @@ makes a spring of every triangle edge (hoop, axial and one shear diagonal per ce
   2 cm apart); the mobile segments (sigmoid, transverse) have no anchors between their ends and are held only by
   the wall. So the PyBullet wall is rigidly pinned every 2 cm where ours yields millimetres, and free where ours is
   tethered at centimetres.
-- No insufflation pressure, no wall external forces (the same missing per-node force), no self-contact (prior-art
-  §2.3: Bullet's deformable self-collision takes 0.1-10 s per step).
+- No insufflation pressure, no wall external forces (the same missing per-node force), no abdominal press, no
+  self-contact (prior-art §2.3: Bullet's deformable self-collision takes 0.1-10 s per step).
 - Contact: Bullet's deformable-multibody contact between the nodes (and faces, `useFaceContact`) and the scope's
   capsules, with `collisionMargin` and Coulomb friction (the contact model's mu). A point contact between a node
   and a capsule, not our lumen-coordinate contact: a capsule can slip between nodes when the wall is stretched
@@ -144,7 +144,8 @@ class PyBulletWorld:
     def step(self, controls: WorldControls, dt_s: float = DEFAULT_DT_S) -> None:
         """Advance by dt_s (at most the dt_s it was built for) in `substeps` Bullet steps, with the hands of
         `controls.rod` (depth and roll moved linearly over the substeps like `step_world`; wheels, stiffness, loads
-        on the rod). `controls.colon` (insufflation, wall forces) has no effect here (module docstring)."""
+        on the rod). `controls.colon` (insufflation, wall forces, abdominal press) has no effect here (module
+        docstring)."""
         if not 0 < dt_s <= self.dt_s * (1 + 1e-9):
             raise ValueError(f"PyBulletWorld.step: dt_s must be in (0, {self.dt_s}] (built for it), got {dt_s}")
         rc = controls.rod

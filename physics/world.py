@@ -12,19 +12,21 @@ Per substep of length h (one numba kernel for the whole step, `_world_step_kerne
      insertion axis at the substep's interpolated depth and roll);
   2. zero the rod and contact multipliers;
   3. `iterations` times: the wall (`colon_body.wall_sweep`: on the first sweep the pressure kick and predict, then
-     distance constraints and tethers block by block, then the seam links), rod joints (`project_rod_joints`, direct
-     block solve; the two bodies do not share anything until contact) and the anus (`project_entry_guide`), then
-     scope-wall contact (samples re-located by their s locality, then `contact_passes` Gauss-Seidel passes of
-     `project_scope_wall_contacts`). Contact comes last among the scope's projections, so a scope point leaves the
-     substep inside the wall up to what one contact's correction undoes of its neighbours';
+     distance constraints and tethers block by block, then the seam links; after the first sweep an assistant's
+     hand on the abdomen if there is one, `abdominal_press.project_press`, `ColonControls.press`), rod joints
+     (`project_rod_joints`, direct block solve; the two bodies do not share anything until contact) and the anus
+     (`project_entry_guide`), then scope-wall contact (samples re-located by their s locality, then
+     `contact_passes` Gauss-Seidel passes of `project_scope_wall_contacts`). Contact comes last among the scope's
+     projections, so a scope point leaves the substep inside the wall up to what one contact's correction undoes of
+     its neighbours';
   4. `contact_iterations` times, around the contacts only: the links and tethers of the rings within
      CONTACT_ITERATION_RINGS of a touching sample, the rings beyond held still (`colon_body.sweep_marked_rings`),
      colon self-contact (`colon_body.project_self_contact`; see "Self-contact among the contact iterations"),
      rod joints and the anus, contact passes over the touching samples, normal and friction (friction must see the
      joints' motion: physics/contact.py, "Friction");
   5. colon self-contact if no sample touched (step 4 did it otherwise), the rings' order along the tube
-     (`colon_body.project_ring_order`), the pelvic floor
-     (`colon_body.project_pelvic_floor`), then `colon_body.wall_substep_end` (lumen floor and wall velocities);
+     (`colon_body.project_ring_order`), the pelvic floor (`colon_body.project_pelvic_floor`), then
+     `colon_body.wall_substep_end` (lumen floor and wall velocities);
   6. rod velocity update (XPBD: from the pose change over the substep).
 Once per step, before the kernel: the rod's rest rotations and compliances from the wheels and stiffness setting,
 the colon's gauge pressure (first-order lag), its self-contact candidates (`update_contact_candidates`), the wall's
@@ -81,6 +83,11 @@ tests/test_autopilot.py let the hooked tip slip at 30 mm of excess (60 mm at the
 the 20 mm target). Holding the scope on the axis at the anal canal's inner end as well (a second ring at
 ANAL_CANAL_M) fought the shaft's bend into the rectum: 17-18 N at the handle and the pushed loop never formed.
 
+The hand on the abdomen comes before the contact, for the reason the self-contact does: solved at the end of the
+substep, after the contact passes, it pulled the held particles back into the scope pushing them every substep, and
+they chattered at 1.0-1.5 m/s with the scope 1.0-1.4 mm outside the wall (seed 4 at 42 s, rings 49-91 of the held
+sigmoid; one-off trace).
+
 Determinism: every loop runs in a fixed order, so the same model, state, controls and dt give bit-identical
 states; with `threaded=True` the wall's ring blocks run on numba's threads, but they share no particle and each
 runs in order, so the bits are the same (tests/test_colon_solver.py). Speed: colon_body's module docstring,
@@ -96,6 +103,7 @@ from functools import cached_property
 import numpy as np
 from numba import njit
 
+from physics.abdominal_press import project_press
 from physics.colon_body import (
     ColonBodyModel,
     ColonBodyState,
@@ -111,6 +119,7 @@ from physics.colon_body import (
     ring_centroids,
     rest_state,
     solver_coefficients,
+    set_press,
     solver_plan,
     sweep_marked_rings,
     threaded_default,
@@ -385,6 +394,9 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         pressure = target_Pa
     wall_force = (np.zeros((n, 3)) if cc.external_force_N is None
                   else np.ascontiguousarray(cc.external_force_N, dtype=np.float64).reshape(n, 3))
+    if cc.press != colon.press:
+        set_press(colon_m, colon, cc.press)
+    press_force = np.zeros(3)
     update_contact_candidates(colon_m, colon, dt_s)
     coef, tether_coef = solver_coefficients(colon_m, colon, float(dt_s) / substeps)
     ring_start, constraint_start = solver_plan(colon_m)
@@ -411,7 +423,8 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
         contact.normal_multiplier, contact.friction_multiplier, contact.normal, contact.segment_force_N,
         contact.segment_moment_Nm, contact.particle_force_N, contact_m.patch_half_rings,
         contact_m.patch_half_particles, colon_m.pelvic_floor_point_m, colon_m.pelvic_floor_normal,
-        colon_m.pelvic_floor_depth_m, colon_m.ring_min_gap_m,
+        colon_m.pelvic_floor_depth_m, colon_m.ring_min_gap_m, colon.press_index, colon.press_anchor_m,
+        colon.press_compliance_m_N, press_force,
         # step
         float(dt_s), int(substeps), int(iterations), int(contact_passes), int(contact_iterations), handle,
         threaded_default() if threaded is None else bool(threaded),
@@ -424,6 +437,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     rod.entry_force_N = handle[6:].copy()
     rod.time_s += float(dt_s)
     colon.insufflation = insufflation
+    colon.press_force_N = press_force / substeps
     colon.pressure_Pa = float(pressure)
     colon.substep_s = float(dt_s) / substeps
     colon.time_s += float(dt_s)
@@ -443,11 +457,13 @@ def _world_step_kernel(
         wall_damping_per_s, block_ring_start, block_constraint_start, ring_run_start, ring_runs,
         sample_segment, sample_offset, sample_piece, scope_radius, friction, contact_compl, window,
         normal_multiplier, friction_multiplier, normal_out, segment_force, segment_moment, particle_force,
-        patch_half_rings, patch_half_particles, floor_point, floor_normal, floor_depth, ring_min_gap, dt_s,
-        substeps, iterations, contact_passes, contact_iterations, handle_out, threaded):
+        patch_half_rings, patch_half_particles, floor_point, floor_normal, floor_depth, ring_min_gap, press_index,
+        press_anchor, press_compliance, press_force, dt_s, substeps, iterations, contact_passes, contact_iterations,
+        handle_out, threaded):
     """All substeps of one world step (module docstring, steps 1-5). Arrays as in RodState / RodModel,
     ColonBodyState / ColonBodyModel and ContactState / ContactModel; handle_out (9,): mean force (N) and moment
-    (N·m) of the handle on the free rod over the substeps, then the mean force (N) of the anus on the rod."""
+    (N·m) of the handle on the free rod over the substeps, then the mean force (N) of the anus on the rod;
+    press_force (3,): the abdominal press's force on the colon summed over the substeps (N)."""
     n_seg = rod_pos.shape[0]
     h = dt_s / substeps
     rod_damping = math.exp(-rod_damping_per_s * h)
@@ -491,6 +507,8 @@ def _world_step_kernel(
                        wall_accel, per_ring, wall_damping, h, ci, cj, rest_len, coefficients, wall_multiplier,
                        wall_rest_pos, tether_coefficients, tether_multiplier, block_ring_start,
                        block_constraint_start)
+            if it == 0:  # the hand on the abdomen, once per substep and before the contact (module docstring)
+                project_press(wall_pos, wall_inv_mass, press_index, press_anchor, press_compliance, h, press_force)
             project_rod_joints(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, rest_quat, joint_compl,
                                rod_multiplier, h)
             project_entry_guide(rod_pos, rod_q, inv_mass, inv_inertia, rod_half_length, entry_point, entry_q,

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 
+from physics.abdominal_press import AbdominalPress
 from physics.colon_body import ColonControls
 from physics.scope_rod import RodControls, RodModel
 from physics.world import WorldControls
@@ -38,7 +39,9 @@ class ScopeControls:
     (+ in, a keyboard or gamepad axis). Roll: `roll_rad` (absolute) when set, else `roll_rate_rad_s`. Wheels:
     absolute angles (+ up / + right), `None` keeps the current angle and `wheel_*_rate_rad_s` turns it.
     Buttons are levels held during the step; `capture` and `mark_event` are one-shot (a picture, an event label
-    written to the recording, e.g. "Cecum").
+    written to the recording, e.g. "Cecum"). `abdominal_press`: the colon segment over which an assistant presses
+    on the abdomen from this step on ("sigmoid", "transverse": physics/abdominal_press.py), "" to stop pressing,
+    None to keep what is pressed.
     """
 
     insertion_velocity_m_s: float = 0.0
@@ -55,6 +58,7 @@ class ScopeControls:
     water: bool = False
     capture: bool = False
     mark_event: str | None = None
+    abdominal_press: str | None = None
 
     def to_dict(self) -> dict:
         """Plain dict (for the controls log)."""
@@ -84,8 +88,9 @@ class Feedback:
 class HandState:
     """The integrated state of the hands: what `ScopeControls` become step by step.
 
-    depth_m, roll_rad, wheel angles (rad), stiffness_scale, insufflation (-1 ... 1). Limits: the scope's
-    insertion range and wheel ranges come from the rod model via `apply`.
+    depth_m, roll_rad, wheel angles (rad), stiffness_scale, insufflation (-1 ... 1), abdominal_press (the segment
+    an assistant presses over, "" for none). Limits: the scope's insertion range and wheel ranges come from the rod
+    model via `apply`.
     """
 
     depth_m: float = 0.0
@@ -94,6 +99,7 @@ class HandState:
     wheel_left_right_rad: float = 0.0
     stiffness_scale: float = 1.0
     insufflation: float = 0.0
+    abdominal_press: str = ""
     extras: dict = field(default_factory=dict)
 
     def apply(self, c: ScopeControls, dt_s: float, rod: RodModel) -> WorldControls:
@@ -124,6 +130,8 @@ class HandState:
                                            c.wheel_left_right_rate_rad_s, dt_s, max_wheel, -left, right)
         if c.stiffness_scale is not None:
             self.stiffness_scale = float(c.stiffness_scale)
+        if c.abdominal_press is not None:
+            self.abdominal_press = str(c.abdominal_press)
         if c.air != c.suction:
             sign = 1.0 if c.air else -1.0
             self.insufflation = clamp(self.insufflation + sign * INSUFFLATION_RATE_PER_S * dt_s, -1.0, 1.0)
@@ -131,7 +139,8 @@ class HandState:
             RodControls(insertion_depth_m=self.depth_m, roll_rad=self.roll_rad,
                         wheel_up_down_rad=self.wheel_up_down_rad, wheel_left_right_rad=self.wheel_left_right_rad,
                         stiffness_scale=self.stiffness_scale),
-            ColonControls(insufflation=self.insufflation))
+            ColonControls(insufflation=self.insufflation,
+                          press=AbdominalPress(self.abdominal_press) if self.abdominal_press else None))
 
 
 def clamp(x: float, lo: float, hi: float) -> float:

@@ -31,7 +31,7 @@ def merge_controls(parts: list[ScopeControls]) -> ScopeControls:
         out.wheel_up_down_rate_rad_s += c.wheel_up_down_rate_rad_s
         out.wheel_left_right_rate_rad_s += c.wheel_left_right_rate_rad_s
         for name in ("target_depth_m", "roll_rad", "wheel_up_down_rad", "wheel_left_right_rad", "stiffness_scale",
-                     "mark_event"):
+                     "mark_event", "abdominal_press"):
             if getattr(out, name) is None and getattr(c, name) is not None:
                 setattr(out, name, getattr(c, name))
         out.air |= c.air

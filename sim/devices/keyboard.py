@@ -1,5 +1,6 @@
 """Keyboard and mouse: held keys are rates (push/pull, roll, wheels) and levels (air, suction, water); some keys are
-one-shot (capture, mark an event) or session commands (pause, reset, slow motion, help, quit).
+one-shot (capture, mark an event, move the assistant's hand on the abdomen) or session commands (pause, reset,
+slow motion, help, quit).
 
 The mapping (`KEY_HELP`, shown with F1 and in the README) uses pyglet key names (`pyglet.window.key.symbol_string`),
 so the device itself needs no window: the window forwards its events to `on_key_press` / `on_key_release` /
@@ -39,6 +40,8 @@ LEVEL_KEYS = {"E": "air", "Q": "suction", "R": "water"}
 EVENT_KEYS = {"_1": EventLabel.FLEXURE_LEFT.value, "_2": EventLabel.FLEXURE_RIGHT.value, "_3": EventLabel.CECUM.value,
               "M": EventLabel.CECUM.value, "_4": EventLabel.POLYP.value, "_5": EventLabel.BIOPSY.value,
               "_6": EventLabel.POLYPECTOMY.value, "_7": EventLabel.FLUSH.value}
+#: P: the assistant's hand on the abdomen moves through these segments ("" lets go), one step per press.
+PRESS_CYCLE = ("", "sigmoid", "transverse")
 COMMAND_KEYS = {"SPACE": "pause", "BACKSPACE": "reset", "TAB": "slow", "F1": "help", "ESCAPE": "quit"}
 SHIFT_KEYS = ("LSHIFT", "RSHIFT")
 
@@ -51,6 +54,7 @@ Keyboard and mouse
   O (hold)                both wheels back to neutral
   E  Q  R                 air (insufflate)  suction  water  (hold)
   C                       capture a picture
+  P                       assistant's hand on the abdomen: over the sigmoid, the transverse colon, off
   M or 3                  mark "Cecum";  1 "Fleksur L"  2 "Fleksur R"
   4 5 6 7                 mark "Polyp" "Biopsy" "Polypectomi" "Flush"
   mouse drag (left)       both wheels;  drag (right): roll;  scroll: push/pull
@@ -75,6 +79,8 @@ class KeyboardDevice:
         self._wheel_delta = [0.0, 0.0]  # up/down, left/right (rad) from mouse drags since the last sample
         self._roll_delta = 0.0
         self._depth_delta = 0.0
+        self._press = 0  # index into PRESS_CYCLE
+        self._press_changed = False
 
     # ---- events (key names as pyglet's symbol_string gives them) ---------------------------------------------
     def press(self, name: str) -> None:
@@ -83,6 +89,9 @@ class KeyboardDevice:
                 self._commands.append(COMMAND_KEYS[name])
             elif name == "C":
                 self._capture = True
+            elif name == "P":
+                self._press = (self._press + 1) % len(PRESS_CYCLE)
+                self._press_changed = True
             elif name in EVENT_KEYS:
                 self._events.append(EVENT_KEYS[name])
             else:
@@ -149,6 +158,9 @@ class KeyboardDevice:
             depth_step = max(-MAX_INSERTION_SPEED_M_S * dt_s, min(MAX_INSERTION_SPEED_M_S * dt_s, self._depth_delta))
             self._depth_delta -= depth_step
             c.insertion_velocity_m_s += depth_step / dt_s
+            if self._press_changed:
+                c.abdominal_press = PRESS_CYCLE[self._press]
+                self._press_changed = False
             if "O" in held:  # absolute targets: HandState turns the wheels back at the hand's rate
                 c.wheel_up_down_rad, c.wheel_left_right_rad = 0.0, 0.0
             self._capture = False

@@ -19,6 +19,10 @@ as a person would:
   is in to its working length (pushing further gains nothing) and when the tip stalls with the shaft loaded past
   `soft_load_N` (the push is spent in friction along the shaft's bends, not at the tip: pushing harder only
   loads the colon more).
+- **Abdominal pressure**: once a reduction ends with the tip past the splenic flexure, an assistant presses on
+  the abdomen over the sigmoid (`press_segment`, physics/abdominal_press.py) and keeps pressing until the
+  withdrawal: the straightened loop is held, so the next push reaches the tip instead of bowing the sigmoid out
+  again. While pressed, the shaft is not stiffened and its contact load may rise to `pressed_hard_load_N`.
 - **Back off**: when the tip stalls without a loop (caught on a fold, the bend pressed into the wall), pull back
   `back_off_m` with the wheels relaxed and a small roll, then advance again.
 - **Cecum**: when the tip is within `cecum_reach_m` of the cecal pole along the centreline, mark "Cecum" and turn.
@@ -154,13 +158,24 @@ class AutopilotConfig:
     steer: bool = True
     #: Loop reduction off (the poor driver pushes through loops).
     reduce_loops: bool = True
+    #: After a loop reduction with the tip past the splenic flexure, the assistant presses on the abdomen over this
+    #: segment (physics/abdominal_press.py) until the withdrawal: the straightened sigmoid then cannot bow out
+    #: again, so the push reaches the tip. "" never. Measured (bench/autopilot.py, see README "Autopilot"): with it
+    #: the shaft slides on through the descending colon, without it each push re-formed the sigmoid loop.
+    press_segment: str = "sigmoid"
+    #: While the assistant presses, the shaft's contact load may reach these (N) before the hand eases off and backs
+    #: off (soft_load_N, hard_load_N otherwise): the held loop cannot stretch its mesentery, and the shaft pressing
+    #: on a held colon is what carries the push round the flexures.
+    pressed_soft_load_N: float = 150.0
+    pressed_hard_load_N: float = 200.0
 
 
 @dataclass
 class AutopilotStatus:
     """What the autopilot believes, for the HUD and tests: tip progress along the centreline (m), loop excess
-    (m), phase, manoeuvre ("advance", "reduce", "back_off", "withdraw", "release", "hold"), and how many
-    reductions, back-offs and drag releases it made."""
+    (m), phase, manoeuvre ("advance", "reduce", "back_off", "withdraw", "release", "hold"), how many
+    reductions, back-offs and drag releases it made, and where the assistant presses ("" nowhere; press_used:
+    whether it ever did)."""
 
     tip_s_m: float = 0.0
     excess_m: float = 0.0
@@ -169,6 +184,8 @@ class AutopilotStatus:
     reductions: int = 0
     back_offs: int = 0
     releases: int = 0
+    press: str = ""
+    press_used: bool = False
 
 
 class Autopilot:
@@ -202,6 +219,7 @@ class Autopilot:
         self._reduce_from_s = 0.0
         self._reduce_from_depth = 0.0
         self._best_s = 0.0
+        self._press = ""
 
     @property
     def phase(self) -> str:
@@ -237,14 +255,19 @@ class Autopilot:
             self._withdrawal(t_s, dt, outputs, centres, tip)
         else:
             st.manoeuvre = "hold"
+        st.press = self._press
+        st.press_used = st.press_used or bool(self._press)
         return ScopeControls(target_depth_m=self._depth, roll_rad=self._roll, wheel_up_down_rad=self._wheel_ud,
-                             wheel_left_right_rad=self._wheel_lr, stiffness_scale=self._stiffness)
+                             wheel_left_right_rad=self._wheel_lr, stiffness_scale=self._stiffness,
+                             abdominal_press=self._press if self._press or st.press_used else None)
 
     # ----------------------------------------------------------------------------------------------------------
 
     def _insertion(self, t_s, dt, outputs, centres, tip):
         c, st = self.config, self.status
         load = float(outputs.contact_load_N)  # the shaft's total contact load (N)
+        soft_load, hard_load = ((c.pressed_soft_load_N, c.pressed_hard_load_N) if self._press
+                                else (c.soft_load_N, c.hard_load_N))
         if st.tip_s_m >= self._length_m - c.cecum_reach_m:
             self.events.append((t_s, "Cecum"))
             self._end_insertion(t_s)
@@ -271,13 +294,15 @@ class Autopilot:
             # Jammed: the load still at the hard limit after a first pull (a reduction that starts at the limit
             # pulls at least back_off_m, or it would end at once and start again every step).
             pulled = self._reduce_from_depth - self._depth >= c.back_off_m
-            jammed = pulled and load >= c.hard_load_N
+            jammed = pulled and load >= hard_load
             if st.excess_m < c.loop_target_m or slipped or jammed or self._depth <= 0.0:
                 st.manoeuvre = "advance"
                 self._stiffened = True  # the knob turns while advancing (stiffness_rate_per_s)
                 self._history.clear()
+                if any(label == "Fleksur L" for _, label in self.events):
+                    self._press = c.press_segment  # the straightened sigmoid is held from here on
             return
-        loaded_stall = self._stalled() and load >= c.soft_load_N
+        loaded_stall = self._stalled() and load >= soft_load
         if c.reduce_loops and (self._looping() or loaded_stall):
             st.manoeuvre = "reduce"
             st.reductions += 1
@@ -293,17 +318,19 @@ class Autopilot:
             self._roll += c.back_off_roll_rad * (1.0 if st.back_offs % 2 else -1.0)
             return
         force = float(outputs.rod.handle_axial_force_N)
-        ease_load = 1.0 - clamp((load - c.soft_load_N) / (c.hard_load_N - c.soft_load_N), 0.0, 1.0)
+        ease_load = 1.0 - clamp((load - soft_load) / (hard_load - soft_load), 0.0, 1.0)
         ease = min(1.0 - clamp((force - c.soft_force_N) / (c.hard_force_N - c.soft_force_N), 0.0, 1.0), ease_load)
         # A stiffened shaft bent round a flexure presses the wall with the stiffness it was given: relax it as the
         # load rises (measured, seed 4 in the transverse colon: 3x stiff, 100-130 N and the wall snapping at
         # 15 m/s; relaxed, 2 m/s over the same 1.5 s).
         if self._stiffened:
-            target = 1.0 + (c.stiffened_scale - 1.0) * ease_load
+            # With the sigmoid held the stiffening's work is done by the hand; a stiff shaft would only press the
+            # flexures harder (one-off, seed 0 held: 145 N of load at 3x and the tip stalled at 0.90 m; 1x, 1.17 m).
+            target = 1.0 if self._press else 1.0 + (c.stiffened_scale - 1.0) * ease_load
             step = c.stiffness_rate_per_s * dt
             self._stiffness = clamp(target, self._stiffness - step, self._stiffness + step)
         speed = c.advance_speed_m_s * max(c.min_push_fraction, alignment) * ease
-        if force >= c.hard_force_N or load >= c.hard_load_N:  # resistance: back off a little, as a hand does
+        if force >= c.hard_force_N or load >= hard_load:  # resistance: back off a little, as a hand does
             speed = -0.25 * c.advance_speed_m_s
         self._depth = clamp(self._depth + speed * dt, 0.0, self._max_depth)
         st.manoeuvre = "advance"
@@ -311,6 +338,7 @@ class Autopilot:
     def _end_insertion(self, t_s: float) -> None:
         """Turn to the withdrawal (or end, without `withdraw`) from wherever the scope is."""
         st = self.status
+        self._press = ""  # the assistant lets go for the withdrawal
         if self.config.withdraw:
             st.phase, st.manoeuvre = "withdrawal", "withdraw"
             self._withdraw_t0 = t_s

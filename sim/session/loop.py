@@ -129,10 +129,13 @@ class Session:
 
     def status_text(self) -> str:
         o = self.outputs
+        press = self.hand.abdominal_press
         return (f"depth {o.rod.inserted_length_m * 1000:.0f} mm; push {o.rod.handle_axial_force_N:+.1f} N; "
                 f"tip {float(np.linalg.norm(o.tip_contact_force_N)):.2f} N; tether {o.max_tether_force_N:.2f} N; "
                 f"wheels {math.degrees(self.hand.wheel_up_down_rad):+.0f}/"
-                f"{math.degrees(self.hand.wheel_left_right_rad):+.0f} deg")
+                f"{math.degrees(self.hand.wheel_left_right_rad):+.0f} deg"
+                + (f"; hand on the {press} ({float(np.linalg.norm(self.state.colon.press_force_N)):.0f} N)"
+                   if press else ""))
 
     def scores(self) -> dict[str, str]:
         if self.scorer is None:

@@ -28,6 +28,8 @@ class HudState:
     handle_axial_force_N: float = 0.0
     tip_contact_force_N: float = 0.0
     max_tether_force_N: float = 0.0
+    abdominal_press: str = ""
+    press_force_N: float = 0.0
     buttons: str = ""
     paused: bool = False
     speed: float = 1.0
@@ -47,7 +49,8 @@ class HudState:
             f"inserted {self.inserted_length_m * 1000:5.0f} mm    roll {self.roll_rad * deg:+6.0f} deg",
             f"wheels  up/down {self.wheel_up_down_rad * deg:+5.0f} deg   left/right "
             f"{self.wheel_left_right_rad * deg:+5.0f} deg",
-            f"insufflation {self.insufflation:+.2f}    {self.buttons}",
+            f"insufflation {self.insufflation:+.2f}    {self.buttons}"
+            + (f"    hand on the {self.abdominal_press} {self.press_force_N:.0f} N" if self.abdominal_press else ""),
             f"push {self.handle_axial_force_N:+5.1f} N   tip {self.tip_contact_force_N:4.1f} N   "
             f"mesentery {self.max_tether_force_N:4.1f} N",
             (self.device + ("    " + self.message if self.message else "")).strip() or "F1: keys",
@@ -101,7 +104,8 @@ def take_snapshot(scene, state: WorldState, outputs: WorldOutputs, hand: HandSta
         wheel_left_right_rad=hand.wheel_left_right_rad, insufflation=hand.insufflation,
         handle_axial_force_N=float(rod.handle_axial_force_N),
         tip_contact_force_N=float(np.linalg.norm(outputs.tip_contact_force_N)),
-        max_tether_force_N=float(outputs.max_tether_force_N), buttons=buttons, paused=paused, speed=speed,
+        max_tether_force_N=float(outputs.max_tether_force_N), abdominal_press=hand.abdominal_press,
+        press_force_N=float(np.linalg.norm(state.colon.press_force_N)), buttons=buttons, paused=paused, speed=speed,
         device=device, message=message, scores=dict(scores or {}))
     return RenderSnapshot(
         step=int(step), time_s=float(state.time_s), camera_position_m=rod.camera_position_m.copy(),
