@@ -141,6 +141,37 @@ def test_scope_guide_shows_the_scope_at_its_coils(scene_frame):
     assert r_ > 200 and g_ > 180 and b_ < 100
 
 
+def test_scope_guide_shows_the_assistants_hand_where_it_presses(scene_frame):
+    """With a hand on the sigmoid (physics/abdominal_press.py) the front panel shows a glove-green disc of the
+    footprint's radius round the held particles' mean, and no green anywhere without it (nor in the side panel)."""
+    from dataclasses import replace
+
+    from physics.abdominal_press import AbdominalPress
+    from physics.colon_body import set_press
+    from physics.world import initial_world_state
+
+    scene, snap, renderer = scene_frame
+    state = initial_world_state(scene.world, snap.inserted_length_m)
+    set_press(scene.colon, state.colon, AbdominalPress("sigmoid"))
+    centre = state.colon.press_anchor_m.mean(axis=0)
+    pressed = replace(snap, press_centre_m=centre, press_radius_m=AbdominalPress().radius_m)
+    g = renderer.layout.guide_px
+    frame = renderer.guide.frame
+    greens = []
+    for s in (pressed, snap):
+        renderer.render(s, show_coils=False)
+        img = renderer.guide_image().astype(int)
+        greens.append((img[..., 1] > img[..., 0] + 30) & (img[..., 1] > img[..., 2] + 30))
+    x, y = frame.project(centre[None, :], 0, g)[0]
+    radius_px = AbdominalPress().radius_m / (2.0 * frame.half_size_m) * g
+    ys, xs = np.nonzero(greens[0][:g])
+    r = np.hypot(xs - x, ys - y)
+    print(f"hand disc: {r.size} green pixels, radius {radius_px:.1f} px, farthest {r.max():.1f} px")
+    assert r.size > 0.5 * math.pi * radius_px ** 2  # most of the disc (the scope and colon show through it)
+    assert r.max() < radius_px + 2.0
+    assert not greens[0][g:].any() and not greens[1].any()
+
+
 def test_session_frame_has_endoscope_guide_and_hud(scene_frame):
     scene, snap, renderer = scene_frame
     renderer.render(snap)

@@ -110,8 +110,8 @@ class SessionRenderer:
                               self.layout.endoscope_origin, self.target.fbo)
         rod = self.scene.rod
         self.guide.update(snap.colon_positions_m, snap.rod_position_m, snap.rod_orientation,
-                          0.5 * float(np.atleast_1d(rod.segment_length_m)[-1]), rod.segment_arc_from_tip_m, snap.inserted_length_m,
-                          snap.coil_positions_m)
+                          0.5 * float(np.atleast_1d(rod.segment_length_m)[-1]), rod.segment_arc_from_tip_m,
+                          snap.inserted_length_m, snap.coil_positions_m, snap.press_centre_m, snap.press_radius_m)
         self.guide.render(self.target.fbo, self.layout.guide_origins, show_coils=show_coils)
         # pyglet's text and shapes draw with the window's projection: full frame, blending on.
         self.target.bind()

@@ -1,5 +1,6 @@
 """The scope-guide view: the scope's shape as a tube with its coils, seen from the front and from the side as a
-magnetic endoscope imager shows it, with the colon's outline translucent behind and around it.
+magnetic endoscope imager shows it, with the colon's outline translucent behind and around it, and where an
+assistant presses on the abdomen (physics/abdominal_press.py) a translucent disc of the hand's footprint.
 
 Both panels are orthographic and share one scale, fixed from the colon's rest bounding box so that the picture does
 not jump as the colon deforms. Front: the viewer faces the patient (looking toward posterior, +y in LPS), head up,
@@ -32,6 +33,10 @@ COLON_RGB = (0.95, 0.65, 0.55)
 COIL_RGB = (1.0, 0.9, 0.1)
 BACKGROUND_RGB = (0.05, 0.06, 0.09)
 COIL_SIZE_PX = 7.0
+#: The assistant's hand on the abdomen: a translucent glove-green disc of the footprint's radius on the front panel
+#: (the hand presses from the front, so the side panel does not show it).
+HAND_RGB = (0.45, 0.95, 0.45)
+HAND_ALPHA = 0.35
 
 #: (name, view direction, image-up) in the LPS world frame.
 PANELS = (("front", np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])),
@@ -84,13 +89,20 @@ class ScopeGuideView:
         self.colon_vao.set_indices(self.colon_faces)
         self.scope_vao = VertexArray({"position": (0, 3), "normal": (1, 3)})
         self.coil_vao = VertexArray({"position": (0, 3)})
+        self.press_vao = VertexArray({"position": (0, 3)})
         self._scope_faces_for = -1
         self._coil_count = 0
+        self._press: tuple[np.ndarray, float] | None = None
+        self._max_point_px = _max_point_size_px()
 
     def update(self, colon_positions_m: np.ndarray, rod_position_m: np.ndarray, rod_orientation: np.ndarray,
                rod_half_length_m: float, rod_arc_from_tip_m: np.ndarray, inserted_length_m: float,
-               coil_positions_m: np.ndarray) -> None:
-        """Stream this frame's colon grid (N, 3), scope segments (S, 3) + (S, 4) and coils (K, 3)."""
+               coil_positions_m: np.ndarray, press_centre_m: np.ndarray | None = None,
+               press_radius_m: float = 0.0) -> None:
+        """Stream this frame's colon grid (N, 3), scope segments (S, 3) + (S, 4), coils (K, 3) and the assistant's
+        hand (centre (3,) and radius, or None)."""
+        self._press = None if press_centre_m is None else (np.asarray(press_centre_m, dtype=np.float64).reshape(1, 3),
+                                                           float(press_radius_m))
         colon = np.ascontiguousarray(colon_positions_m, dtype=np.float64)
         self.colon_vao.set("position", colon)
         self.colon_vao.set("normal", vertex_normals(colon, self.colon_faces, np.empty_like(colon)))
@@ -151,9 +163,26 @@ class ScopeGuideView:
             pp.use()
             pp["u_view"] = gl_mat(view)
             pp["u_proj"] = gl_mat(proj)
+            if panel == 0 and self._press is not None:
+                centre, radius_m = self._press
+                gl.glEnable(gl.GL_BLEND)
+                pp["u_size_px"] = min(radius_m / self.frame.half_size_m * self.size_px, self._max_point_px)
+                pp["u_colour"] = HAND_RGB
+                pp["u_alpha"] = HAND_ALPHA
+                self.press_vao.set("position", centre)
+                self.press_vao.draw_arrays(gl.GL_POINTS, 0, 1)
+                gl.glDisable(gl.GL_BLEND)
             pp["u_size_px"] = COIL_SIZE_PX
             pp["u_colour"] = COIL_RGB
+            pp["u_alpha"] = 1.0
             if show_coils:
                 self.coil_vao.draw_arrays(gl.GL_POINTS, 0, self._coil_count)
             pp.stop()
         gl.glDisable(gl.GL_SCISSOR_TEST)
+
+
+def _max_point_size_px() -> float:
+    """The largest point sprite the GL draws (px): a hand wider than that is drawn at that size."""
+    sizes = (gl.GLfloat * 2)()
+    gl.glGetFloatv(gl.GL_POINT_SIZE_RANGE, sizes)
+    return float(sizes[1])

@@ -63,7 +63,9 @@ class RenderSnapshot:
 
     camera_*: the tip camera (3,) each; tip_s_m: the tip's arc length along the colon (where to draw the mesh);
     colon_positions_m (N, 3); rod_position_m (S, 3), rod_orientation (S, 4); coil_positions_m (K, 3);
-    inserted_length_m; step (physics steps so far); hud.
+    inserted_length_m; step (physics steps so far); hud; press_centre_m (3,) and press_radius_m: where the
+    assistant's hand presses on the abdomen (the mean of the particles it holds, and its footprint's radius), None
+    and 0 when nobody presses.
     """
 
     step: int
@@ -78,6 +80,8 @@ class RenderSnapshot:
     coil_positions_m: np.ndarray
     inserted_length_m: float
     hud: HudState
+    press_centre_m: np.ndarray | None = None
+    press_radius_m: float = 0.0
 
 
 def tip_arc_length_m(scene, state: WorldState) -> float:
@@ -112,4 +116,13 @@ def take_snapshot(scene, state: WorldState, outputs: WorldOutputs, hand: HandSta
         camera_forward=rod.camera_forward.copy(), camera_up=rod.camera_up.copy(),
         tip_s_m=tip_arc_length_m(scene, state), colon_positions_m=state.colon.position_m.copy(),
         rod_position_m=state.rod.position_m.copy(), rod_orientation=state.rod.orientation.copy(),
-        coil_positions_m=rod.coil_positions_m.copy(), inserted_length_m=float(rod.inserted_length_m), hud=hud)
+        coil_positions_m=rod.coil_positions_m.copy(), inserted_length_m=float(rod.inserted_length_m), hud=hud,
+        **_press_mark(state))
+
+
+def _press_mark(state: WorldState) -> dict:
+    """RenderSnapshot's press fields: the held particles' mean and the hand's radius, when a hand presses."""
+    colon = state.colon
+    if colon.press is None or colon.press_index.size == 0:
+        return {}
+    return {"press_centre_m": colon.press_anchor_m.mean(axis=0), "press_radius_m": float(colon.press.radius_m)}

@@ -1,5 +1,5 @@
 #version 330 core
-// Coil markers as round point sprites.
+// Round point sprites: the coil markers, and the assistant's hand on the abdomen.
 layout(location = 0) in vec3 a_position;
 uniform mat4 u_view;
 uniform mat4 u_proj;
