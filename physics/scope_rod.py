@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -146,6 +147,11 @@ class RodModel:
     @property
     def segment_count(self) -> int:
         return int(self.segment_length_m.shape[0])
+
+    @cached_property
+    def joint_arc_from_tip_m(self) -> np.ndarray:
+        """Arc length (J,) from the distal tip to each joint: the proximal face of the joint's distal segment."""
+        return self.segment_arc_from_tip_m[1:] + 0.5 * self.segment_length_m[1:]
 
     @property
     def max_insertion_m(self) -> float:
@@ -698,7 +704,7 @@ def project_entry_guide(position_m, orientation, inv_mass, inv_inertia_body, hal
     shaft kinks at the plane, its axis line may cross the plane just beyond the segment's proximal end; the point is
     then that end. Nothing when no free segment reaches past the plane (the tip not yet in, or the hand at the
     entry). Adds the correction's force on the rod (its impulse times force_scale: 1 / (h² substeps) for a step's
-    mean) to force_out (3,). Returns the correction's length (m)."""
+    mean) to force_out (3,)."""
     e = entry_orientation
     a0, a1, a2 = quat_rotate_scalar(e[0], e[1], e[2], e[3], 0.0, 0.0, 1.0)
     n_seg = position_m.shape[0]
@@ -739,7 +745,7 @@ def project_entry_guide(position_m, orientation, inv_mass, inv_inertia_body, hal
         d2 -= s * a2
         c = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
         if c < 1e-12:
-            return 0.0
+            return
         n0 = d0 / c
         n1 = d1 / c
         n2 = d2 / c
@@ -755,8 +761,7 @@ def project_entry_guide(position_m, orientation, inv_mass, inv_inertia_body, hal
         force_out[0] += dl * n0 * force_scale
         force_out[1] += dl * n1 * force_scale
         force_out[2] += dl * n2 * force_scale
-        return c
-    return 0.0
+        return
 
 
 @njit(cache=True, nogil=True)

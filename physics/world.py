@@ -378,7 +378,7 @@ def step_world(model: WorldModel, state: WorldState, controls: WorldControls, dt
     rc, cc = controls.rod, controls.colon
     seg_count = rod_m.segment_count
     depth = min(max(float(rc.insertion_depth_m), 0.0), rod_m.max_insertion_m)
-    joint_depth = depth - (rod_m.segment_arc_from_tip_m[1:] + 0.5 * rod_m.segment_length_m[1:])
+    joint_depth = depth - rod_m.joint_arc_from_tip_m
     rest_rotation = joint_rest_rotation(rod_m, rc, np.clip(joint_depth / STRAIGHT_ENTRY_M, 0.0, 1.0))
     compliance = joint_compliance(rod_m, rc.stiffness_scale)
     rod_force = per_segment(rc.external_force_N, seg_count)

@@ -87,9 +87,7 @@ class CoilFollower:
         self._coil_offset = np.asarray(rod.coil_offset_m[:n_used], dtype=float)
         self._coil_arc = np.asarray(rod.coil_arc_from_tip_m[:n_used], dtype=float)
         self._seg_count = rod.segment_count
-        # Segments whose centre is past the anal verge are inside the body (the hand holds the scope further back).
         self._segment_arc_m = np.asarray(rod.segment_arc_from_tip_m, dtype=float)
-        self._tip_arc_m = float(self._segment_arc_m[-1])
         self._t = self.log.t_s + self.clock_offset_s
         self.depth_m = self._depth_at_sample(0)
         self.events: list[tuple[float, str]] = []
@@ -137,6 +135,11 @@ class CoilFollower:
             return float(arcs[-1] + np.linalg.norm(self._verge - coils_m[ok][-1]))
         return float(arcs[hit.segment] + hit.u * (arcs[hit.segment + 1] - arcs[hit.segment]))
 
+    def _outside(self, rod_state) -> np.ndarray:
+        """(S,) bool: segments whose centre is not yet past the anal verge. Outside the body, whether or not the hand
+        holds them (it holds the scope further back, physics/world.py HAND_DISTANCE_M)."""
+        return self._segment_arc_m >= rod_state.insertion_depth_m
+
     def _depth_at_sample(self, i: int) -> float:
         depth = self.depth_from_coils(self.log.coils_m[i])
         return 0.0 if math.isnan(depth) else max(0.0, depth)
@@ -145,7 +148,7 @@ class CoilFollower:
         """(up/down, left/right) wheel angles (rad) that bend the section from its current base toward
         `tip_target_m` (3,) (module doc: circular arc); (0, 0) without a target or with the tip outside."""
         base = self._bend_base
-        if base < 0 or not np.all(np.isfinite(tip_target_m)) or self._tip_arc_m >= rod_state.insertion_depth_m:
+        if base < 0 or not np.all(np.isfinite(tip_target_m)) or self._outside(rod_state)[-1]:
             return 0.0, 0.0
         axes = quat_rotate(np.repeat(rod_state.orientation[base][None], 3, axis=0), np.eye(3))  # body x, y, z
         start = rod_state.position_m[base] + axes[2] * self._base_half_length_m
@@ -189,8 +192,9 @@ class CoilFollower:
         x = rod_state.position_m[seg] + offset
         v = rod_state.velocity_m_s[seg] + np.cross(rod_state.angular_velocity_rad_s[seg], offset)
         force = c.stiffness_N_m * (target - x) + c.damping_N_s_m * (target_v - v)
-        # Only coils inside the body (free segments) and with a reading pull.
-        active = np.all(np.isfinite(target), axis=1) & (self._segment_arc_m[seg] < rod_state.insertion_depth_m)
+        # Only coils inside the body (past the anal verge) and with a reading pull.
+        outside = self._outside(rod_state)
+        active = np.all(np.isfinite(target), axis=1) & ~outside[seg]
         force[~active] = 0.0
         mag = np.linalg.norm(force, axis=1, keepdims=True)
         force *= np.minimum(1.0, c.max_force_N / np.maximum(mag, 1e-12))
@@ -205,7 +209,6 @@ class CoilFollower:
             out_f[idx] += w[:, None] * force[k]
             # The force acts at the coil, not the segment centre: its moment about the centre goes on the segment.
             out_t[seg[k]] += np.cross(offset[k], force[k])
-        outside = self._segment_arc_m >= rod_state.insertion_depth_m
         out_f[outside] = 0.0
         out_t[outside] = 0.0
         return out_f, out_t
